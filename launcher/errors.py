@@ -1,0 +1,77 @@
+"""The one error hierarchy of the launcher and its exit-code table.
+
+User mistakes are ``LauncherError`` subclasses carrying a one-line message and
+a hint; only ``cli.main`` turns them into text and an exit code. A failed job
+is not an exception of this kind: it is a ``RunResult`` (see ``result.py``),
+raised as ``JobFailed`` only by the Python API.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from launcher.result import RunResult
+
+# Exit codes, one table (documented in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # a rank failed with an exit code outside 1..125, or no code at all
+EXIT_USAGE = 2  # usage, config or preflight error: nothing was started
+EXIT_HANG = 124  # the hang watchdog stopped the job
+EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C)
+EXIT_SIGTERM = 143  # the launcher was asked to stop (SIGTERM)
+
+
+def exit_code_for(exitcode: int | None, signal_number: int | None) -> int:
+    """The launcher's exit code for a root-cause rank that ended this way."""
+    if signal_number is not None:
+        return 128 + signal_number
+    if exitcode is not None and 1 <= exitcode <= 125:
+        return exitcode
+    return EXIT_FAILED
+
+
+class LauncherError(Exception):
+    """A mistake in what the user asked for: one line, a hint, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(LauncherError):
+    """Bad command line: unknown or conflicting flags, a missing target."""
+
+
+class ConfigError(LauncherError):
+    """Bad job file or override: unreadable YAML, unknown key, wrong type or range."""
+
+
+class TargetError(LauncherError):
+    """The script, module or function to run cannot be found."""
+
+
+class PreflightError(LauncherError):
+    """A preflight check failed: the job would break if started."""
+
+
+class PlatformError(LauncherError):
+    """Something this operating system cannot do (e.g. NCCL on Windows)."""
+
+
+class JobFailed(Exception):
+    """Raised by ``launcher.launch`` when a rank failed; carries the result."""
+
+    def __init__(self, result: RunResult) -> None:
+        root = result.root_cause
+        super().__init__(root.describe() if root is not None else "the job failed")
+        self.result = result
+        self.root_cause = root
