@@ -1,8 +1,6 @@
 """``python -m launcher``: guarded, because spawn and forkserver children import it."""
 
-import sys
-
 if __name__ == "__main__":
-    from launcher.cli import main
+    from launcher.cli import entry
 
-    sys.exit(main())
+    entry()

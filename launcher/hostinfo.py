@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -40,3 +41,32 @@ def usable_cpus() -> int:
     if limit is not None:
         count = min(count, max(1, math.ceil(limit)))
     return max(1, count)
+
+
+def visible_gpu_count(environ: Mapping[str, str], proc_root: Path = Path("/proc/driver/nvidia/gpus")) -> int:
+    """NVIDIA GPUs this process may use, found without importing torch.
+
+    CUDA_VISIBLE_DEVICES, when set, decides (an empty value or ``-1`` hides all);
+    otherwise the driver's ``/proc`` entries are counted (Linux). Elsewhere 0:
+    NCCL, the only backend that needs the count, runs on Linux only.
+    """
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        installed = len(list(proc_root.iterdir()))
+    except OSError:
+        installed = 0
+    if visible is None:
+        return installed
+    devices = [d.strip() for d in visible.split(",") if d.strip()]
+    count = 0
+    for device in devices:
+        if device.startswith("-"):
+            break  # CUDA stops at the first invalid index
+        count += 1
+    return min(count, installed) if installed else 0
+
+
+def hostname() -> str:
+    import socket
+
+    return socket.gethostname()

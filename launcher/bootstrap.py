@@ -1,0 +1,152 @@
+"""The first code in every worker: prepare the process, then run the user's target.
+
+Runs in a process started by elastic (forked from the torch-preloaded server,
+or spawned), after elastic set the rank environment. It applies what torchrun
+would have applied at interpreter start (thread counts, PYTHONPATH,
+unbuffered output), ties the worker's life to its parent, runs a script or
+module as ``__main__`` with torchrun's ``sys.argv``/``sys.path``/``atexit``
+semantics, or calls ``fn(ctx, *args, **kwargs)``. Exceptions propagate to
+elastic's ``record`` wrapper, which writes TORCHELASTIC_ERROR_FILE: no
+``@record`` is needed in user code.
+
+Never imports the launch side (cli, config, plan, supervisor).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import importlib.util
+import os
+import runpy
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from launcher.schema import JobConfig
+from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, Target
+
+
+@dataclass(frozen=True)
+class WorkerPayload:
+    """Everything a worker needs besides its rank environment; picklable under spawn."""
+
+    target: Target
+    args: tuple[str, ...]
+    config: JobConfig
+    start_method: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # on top of elastic's rank variables
+
+
+def run_worker(payload: WorkerPayload) -> Any:
+    """Elastic's function entrypoint for every rank."""
+    _die_with_parent()
+    if payload.start_method != "spawn":
+        atexit._clear()  # handlers inherited from the server belong to the server
+    _apply_startup_environment(payload)
+    from launcher.runtime import context
+
+    context.install_job_config(payload.config)
+    try:
+        return _run_target(payload)
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise
+        return None
+    except BaseException:
+        traceback.print_exc()  # what the user sees in the rank's stderr, as with python script.py
+        raise
+    finally:
+        atexit._run_exitfuncs()  # forked children end in os._exit: run the user's handlers here
+        _flush()
+
+
+def _run_target(payload: WorkerPayload) -> Any:
+    target = payload.target
+    if isinstance(target, ScriptTarget):
+        sys.argv = [target.path, *payload.args]
+        sys.path[0] = os.path.dirname(target.path)
+        runpy.run_path(target.path, run_name="__main__")
+        return None
+    if isinstance(target, ModuleTarget):
+        sys.argv = ["-m", *payload.args]
+        sys.path[0] = os.getcwd()
+        runpy.run_module(target.module, run_name="__main__", alter_sys=True)
+        return None
+    fn = load_function(target)
+    from launcher.runtime.context import init
+
+    ctx = init()
+    try:
+        return fn(ctx, *payload.args, **payload.kwargs)
+    finally:
+        ctx.close()
+
+
+def load_function(target: FunctionTarget) -> Any:
+    """Import ``module:function`` or ``file.py:function`` (a file is imported under its stem)."""
+    if target.path is not None:
+        directory = os.path.dirname(target.path)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = os.path.splitext(os.path.basename(target.path))[0]
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__file__", None) != target.path:
+            spec = importlib.util.spec_from_file_location(name, target.path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {target.path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(str(target.module))
+    obj: Any = module
+    for part in target.function.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _apply_startup_environment(payload: WorkerPayload) -> None:
+    """What an interpreter would have read at start, applied after the fork."""
+    os.environ.update(payload.env)
+    for entry in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(1, entry)
+    if os.environ.get("PYTHONUNBUFFERED"):
+        for stream in (sys.stdout, sys.stderr):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(line_buffering=True)
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0 and "torch" in sys.modules:
+        import torch
+
+        if torch.get_num_threads() != int(threads):
+            torch.set_num_threads(int(threads))
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the process that forked it exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,83 @@
+"""torchrun's static rendezvous, with the store bound to the master address only.
+
+Elastic's ``StaticTCPRendezvous`` creates a ``TCPStore`` that listens on every
+interface whatever the host. Here node 0 binds a socket to ``master_addr``
+first (port 0 means a free port, so parallel runs never clash) and hands it to
+the store as ``master_listen_fd``. Registered in elastic's handler registry as
+``launcher-static``; everything else (use_agent_store, run ids, restarts) is
+elastic's own. Imports torch: launch side, used by the supervisor only.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from torch.distributed import TCPStore
+from torch.distributed.elastic.rendezvous import (
+    RendezvousHandler,
+    RendezvousInfo,
+    RendezvousParameters,
+    rendezvous_handler_registry,
+)
+from torch.distributed.elastic.rendezvous.static_tcp_rendezvous import StaticTCPRendezvous
+from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
+
+BACKEND_NAME = "launcher-static"
+
+
+class BoundStaticRendezvous(StaticTCPRendezvous):
+    """Static rendezvous whose store listens on ``master_addr`` only."""
+
+    _listener: socket.socket | None = None
+
+    def get_backend(self) -> str:
+        return BACKEND_NAME
+
+    def next_rendezvous(self) -> RendezvousInfo:
+        if self._store is None and self.rank == 0:
+            listener = socket.create_server((self.master_addr, self.master_port), backlog=512)
+            self.master_port = listener.getsockname()[1]
+            self._listener = listener  # kept open for the store's lifetime
+            self._store = TCPStore(  # type: ignore[call-arg]
+                self.master_addr,
+                self.master_port,
+                self.world_size,
+                True,
+                self.timeout,
+                multi_tenant=True,
+                master_listen_fd=listener.fileno(),
+            )
+        return super().next_rendezvous()
+
+    def shutdown(self) -> bool:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        return True
+
+
+def _create(params: RendezvousParameters) -> RendezvousHandler:
+    master_addr, master_port = parse_rendezvous_endpoint(params.endpoint, default_port=0)
+    timeout = int(params.config.get("timeout", 600))
+    rank = int(params.config.get("rank", 0))
+    return BoundStaticRendezvous(master_addr, master_port, rank, params.max_nodes, params.run_id, timeout)
+
+
+def handler_for(backend: str, endpoint: str, run_id: str, min_nodes: int, max_nodes: int,
+                local_addr: str | None, conf: dict[str, Any]) -> RendezvousHandler:
+    """The rendezvous handler for a plan: ours for ``static``, elastic's for the rest."""
+    from torch.distributed.elastic.rendezvous.registry import get_rendezvous_handler
+
+    if BACKEND_NAME not in rendezvous_handler_registry._registry:
+        rendezvous_handler_registry.register(BACKEND_NAME, _create)
+    params = RendezvousParameters(
+        backend=BACKEND_NAME if backend == "static" else backend,
+        endpoint=endpoint,
+        run_id=run_id,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        local_addr=local_addr,
+        **conf,
+    )
+    return get_rendezvous_handler(params)

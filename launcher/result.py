@@ -1,0 +1,67 @@
+"""Typed outcomes of a run: ``RunResult`` and the ``RankFailure`` behind it.
+
+The supervisor builds these from elastic's ``ProcessFailure``s; the CLI turns
+them into a summary and an exit code. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from launcher.errors import EXIT_OK, exit_code_for
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """How one rank ended, as far as the launcher could see."""
+
+    rank: int
+    local_rank: int
+    host: str
+    pid: int
+    exitcode: int | None  # None when killed by a signal
+    signal: str | None  # "SIGKILL"
+    timestamp: float  # seconds since the epoch, sub-second
+    message: str | None  # "ValueError: bad input", as raised in the worker
+    traceback: str | None
+    last_lines: tuple[str, ...] = ()
+
+    @property
+    def signal_number(self) -> int | None:
+        return int(getattr(signals, self.signal)) if self.signal and hasattr(signals, self.signal) else None
+
+    def how(self) -> str:
+        return f"killed by {self.signal}" if self.signal else f"exit code {self.exitcode}"
+
+    def describe(self) -> str:
+        what = f": {self.message}" if self.message else ""
+        return f"rank {self.rank} (local {self.local_rank} on {self.host}, pid {self.pid}) {self.how()}{what}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: per-rank return values, or the failures, and how long it took."""
+
+    return_values: Mapping[int, Any] = field(default_factory=dict)
+    failures: tuple[RankFailure, ...] = ()  # earliest first
+    wall_time: float = 0.0
+    restarts: int = 0
+    log_dir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def root_cause(self) -> RankFailure | None:
+        return self.failures[0] if self.failures else None
+
+    @property
+    def exit_code(self) -> int:
+        root = self.root_cause
+        if root is None:
+            return EXIT_OK
+        return exit_code_for(root.exitcode, root.signal_number)

@@ -1,0 +1,176 @@
+"""The worker's view of the job: ranks, device, process group, and helpers.
+
+``init()`` works under this launcher, under torchrun, and under plain
+``python`` (a world of one). It is idempotent and adopts a process group that
+another library already created. Function entrypoints receive the same object.
+Never imports the launch side.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import contextlib
+import os
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from launcher.schema import JobConfig
+
+_job_config: JobConfig | None = None
+_context: Context | None = None
+_lock = threading.Lock()
+
+
+def install_job_config(config: JobConfig) -> None:
+    """Called by the bootstrap: the job's settings, for ``init()`` to use."""
+    global _job_config
+    _job_config = config
+
+
+@dataclass(frozen=True)
+class WorldView:
+    """This process's place in the job, read from the torchrun environment."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    local_world_size: int
+    node_rank: int
+    launched: bool  # False under plain python: a world of one
+
+
+def read_world(environ: dict[str, str] | os._Environ[str]) -> WorldView:
+    if "RANK" not in environ or "WORLD_SIZE" not in environ:
+        return WorldView(0, 0, 1, 1, 0, launched=False)
+    rank = int(environ["RANK"])
+    world_size = int(environ["WORLD_SIZE"])
+    return WorldView(
+        rank=rank,
+        local_rank=int(environ.get("LOCAL_RANK", rank)),
+        world_size=world_size,
+        local_world_size=int(environ.get("LOCAL_WORLD_SIZE", world_size)),
+        node_rank=int(environ.get("GROUP_RANK", 0)),
+        launched=True,
+    )
+
+
+class Context:
+    """One per process; made by ``init()``."""
+
+    def __init__(self, world: WorldView, backend: str, device: torch.device, config: JobConfig,
+                 owns_group: bool) -> None:
+        self._world = world
+        self.backend = backend
+        self.device = device
+        self.config = config
+        self._owns_group = owns_group
+        self._closed = False
+
+    rank = property(lambda self: self._world.rank)
+    local_rank = property(lambda self: self._world.local_rank)
+    world_size = property(lambda self: self._world.world_size)
+    local_world_size = property(lambda self: self._world.local_world_size)
+    node_rank = property(lambda self: self._world.node_rank)
+
+    @property
+    def is_main(self) -> bool:
+        return self._world.rank == 0
+
+    @property
+    def seed(self) -> int | None:
+        return self.config.seed
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        """``print`` on rank 0 only."""
+        if self.is_main:
+            kwargs.setdefault("flush", True)
+            builtins.print(*args, **kwargs)
+
+    def barrier(self) -> None:
+        if dist.is_initialized() and self.world_size > 1:
+            if self.backend == "nccl":
+                dist.barrier(device_ids=[self.device.index or 0])
+            else:
+                dist.barrier()
+
+    @contextlib.contextmanager
+    def main_process_first(self) -> Iterator[None]:
+        """The local rank 0 of each node runs the block first, then the others."""
+        first = self.local_rank == 0
+        if not first:
+            self.barrier()
+        yield
+        if first:
+            self.barrier()
+
+    def close(self) -> None:
+        """Destroy the process group this context created (also run at exit)."""
+        global _context
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        with _lock:
+            if _context is self:
+                _context = None
+
+    def __repr__(self) -> str:
+        return (f"Context(rank={self.rank}, local_rank={self.local_rank}, world_size={self.world_size}, "
+                f"backend={self.backend!r}, device={self.device})")
+
+
+def _auto_backend(world: WorldView) -> str:
+    if torch.cuda.is_available() and world.local_world_size <= torch.cuda.device_count():
+        return "nccl"
+    return "gloo"
+
+
+def seed_everything(seed: int) -> None:
+    """The same seed for python, numpy and torch (CPU and CUDA) on this rank."""
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is optional
+        pass
+    torch.manual_seed(seed)
+
+
+def init(backend: str | None = None) -> Context:
+    """The job's context: joins (or adopts) the process group. Idempotent."""
+    global _context
+    with _lock:
+        if _context is not None:
+            return _context
+        config = _job_config or JobConfig()
+        world = read_world(os.environ)
+        owns_group = not dist.is_initialized()
+        if not owns_group:
+            chosen = str(dist.get_backend())
+        else:
+            requested = backend or config.world.backend
+            chosen = _auto_backend(world) if requested == "auto" else requested
+        if chosen == "nccl":
+            torch.cuda.set_device(world.local_rank)
+            device = torch.device("cuda", world.local_rank)
+        else:
+            device = torch.device("cpu")
+        if owns_group:
+            if world.launched:
+                dist.init_process_group(chosen, init_method="env://")
+            else:  # plain python: a world of one with an in-process store, no port at all
+                dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)
+        if config.seed is not None:
+            seed_everything(config.seed)
+        _context = Context(world, chosen, device, config, owns_group)
+        atexit.register(_context.close)
+        return _context
