@@ -11,11 +11,12 @@ from __future__ import annotations
 import multiprocessing.connection
 import os
 import signal
+import time
 from typing import Any
 
-from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup
+from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
-from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, ProcessFailure
 
 
 class RunLogsSpecs(DefaultLogsSpecs):
@@ -32,21 +33,55 @@ class LauncherAgent(LocalElasticAgent):
         super().__init__(**kwargs)
         self._grace_period = grace_period
         self._wait_interval = wait_interval
+        self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
+        self.stopped_ranks: set[tuple[int, int]] = set()  # (attempt, local rank) stopped by the launcher
 
     @property
     def remaining_restarts(self) -> int:
         return self._remaining_restarts
 
-    def _sentinels(self) -> list[int]:
+    def _processes(self) -> list[Any]:
         context = getattr(self._pcontext, "_pc", None)
-        processes = getattr(context, "processes", None) or []
-        return [p.sentinel for p in processes if p.exitcode is None]
+        return list(getattr(context, "processes", None) or [])
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
-        sentinels = self._sentinels()
-        if sentinels:
-            multiprocessing.connection.wait(sentinels, timeout=self._wait_interval)
+        processes = self._processes()
+        running = [p.sentinel for p in processes if p.exitcode is None]
+        if running:
+            multiprocessing.connection.wait(running, timeout=self._wait_interval)
+        self._note_exits(processes)
+        if any(p.exitcode not in (None, 0) for p in processes):
+            return self._fail_fast(worker_group, processes)
         return super()._monitor_workers(worker_group)
+
+    def _note_exits(self, processes: list[Any]) -> None:
+        now = time.time()
+        for local_rank, process in enumerate(processes):
+            if process.exitcode is not None:
+                self.exit_times.setdefault((self._restart_count(), local_rank), now)
+
+    def _fail_fast(self, worker_group: WorkerGroup, processes: list[Any]) -> RunResult:
+        """One rank failed: stop the others now, and report every rank that did not succeed.
+
+        Elastic's own poll reports one failure, whichever comes first in rank order;
+        the supervisor needs them all to tell the root cause from its consequences.
+        """
+        assert self._pcontext is not None
+        still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
+        self._pcontext.close(signal.SIGTERM, self._grace_period)  # type: ignore[arg-type]
+        self._note_exits(processes)
+        self.stopped_ranks |= {(self._restart_count(), i) for i in still_running}
+        failures = {
+            worker_group.workers[i].global_rank: ProcessFailure(
+                local_rank=i, pid=p.pid, exitcode=p.exitcode, error_file=self._pcontext.error_files[i]
+            )
+            for i, p in enumerate(processes)
+            if p.exitcode not in (None, 0)
+        }
+        return RunResult(state=WorkerState.FAILED, failures=failures)
+
+    def _restart_count(self) -> int:
+        return self._worker_group.spec.max_restarts - self._remaining_restarts
 
     def _stop_workers(self, worker_group: WorkerGroup) -> None:
         self._shutdown(signal.SIGTERM, self._grace_period)

@@ -53,15 +53,57 @@ def run_worker(payload: WorkerPayload) -> Any:
     try:
         return _run_target(payload)
     except SystemExit as stop:
-        if stop.code not in (None, 0):
-            raise
-        return None
-    except BaseException:
-        traceback.print_exc()  # what the user sees in the rank's stderr, as with python script.py
+        if stop.code in (None, 0):
+            return None
         raise
+    except BaseException as error:
+        _report_failure(error)
+        raise SystemExit(1) from None  # not an Exception: elastic's record() keeps our error file
     finally:
         atexit._run_exitfuncs()  # forked children end in os._exit: run the user's handlers here
         _flush()
+
+
+# Frames of the launcher and of the machinery that calls the user's code.
+_MACHINERY = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep + "bootstrap.py",
+    "<frozen runpy>",
+    os.sep + "runpy.py",
+)
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback as the user's own code raised it, without the bootstrap's frames in front."""
+    summary = traceback.TracebackException.from_exception(error)
+    frames = list(summary.stack)
+    while frames and frames[0].filename.endswith(_MACHINERY):
+        frames.pop(0)
+    summary.stack = traceback.StackSummary.from_list(frames)
+    return "".join(summary.format())
+
+
+def _report_failure(error: BaseException) -> None:
+    """Print the traceback on the rank's stderr and write TORCHELASTIC_ERROR_FILE (elastic's layout)."""
+    import json
+    import time
+
+    text = user_traceback(error)
+    sys.stderr.write(text)
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    now = time.time()
+    data = {
+        "message": {
+            "message": f"{type(error).__name__}: {error}",
+            "extraInfo": {"py_callstack": text, "timestamp": str(int(now)), "time": now},
+        }
+    }
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+    except OSError:
+        pass
 
 
 def _run_target(payload: WorkerPayload) -> Any:

@@ -65,8 +65,9 @@ def report(result: RunResult, stream: object = None) -> None:
         lines += ["launcher: root cause traceback (rank %d):" % root.rank, root.traceback.rstrip()]
     for line in root.last_lines:
         lines.append(f"[rank{root.rank}]: {line}")
-    for other in result.failures[1:]:
-        lines.append(f"launcher: then: {other.describe()}")
+    for other in result.failures:
+        if other is not root:
+            lines.append(f"launcher: then: {other.describe()}")
     if result.log_dir:
         lines.append(f"launcher: per-rank logs in {result.log_dir}")
     print("\n".join(lines), file=out, flush=True)

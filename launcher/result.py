@@ -28,12 +28,15 @@ class RankFailure:
     message: str | None  # "ValueError: bad input", as raised in the worker
     traceback: str | None
     last_lines: tuple[str, ...] = ()
+    stopped_by_launcher: bool = False  # still running when another rank failed
 
     @property
     def signal_number(self) -> int | None:
         return int(getattr(signals, self.signal)) if self.signal and hasattr(signals, self.signal) else None
 
     def how(self) -> str:
+        if self.stopped_by_launcher:
+            return f"stopped by the launcher ({self.signal or f'exit code {self.exitcode}'})"
         return f"killed by {self.signal}" if self.signal else f"exit code {self.exitcode}"
 
     def describe(self) -> str:
@@ -57,7 +60,9 @@ class RunResult:
 
     @property
     def root_cause(self) -> RankFailure | None:
-        return self.failures[0] if self.failures else None
+        """The earliest failure of a rank that was not stopped by the launcher."""
+        own = [f for f in self.failures if not f.stopped_by_launcher]
+        return (own or list(self.failures) or [None])[0]
 
     @property
     def exit_code(self) -> int:

@@ -11,6 +11,7 @@ the translation of elastic's failures into ``RankFailure``s.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -18,6 +19,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.bootstrap import WorkerPayload
@@ -106,6 +108,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str) -> tuple[dict[int, Any], tuple[Ra
     from launcher.agent import LauncherAgent, RunLogsSpecs
     from launcher.rendezvous import handler_for
 
+    quiet_engine_logs(os.environ)
     world = plan.config.world
     rdzv = plan.rendezvous
     handler = handler_for(
@@ -158,8 +161,15 @@ def _run_agent(plan: LaunchPlan, log_dir: str) -> tuple[dict[int, Any], tuple[Ra
     restarts = world.max_restarts - agent.remaining_restarts
     if not outcome.is_failed():
         return dict(outcome.return_values), (), restarts
-    failures = sorted((_to_rank_failure(rank, f, plan) for rank, f in outcome.failures.items()),
-                      key=lambda f: f.timestamp)
+    attempt = restarts
+    failures = sorted(
+        (
+            _to_rank_failure(rank, f, agent.exit_times.get((attempt, f.local_rank)),
+                             (attempt, f.local_rank) in agent.stopped_ranks)
+            for rank, f in outcome.failures.items()
+        ),
+        key=lambda f: f.timestamp,
+    )
     return {}, tuple(failures), restarts
 
 
@@ -168,7 +178,7 @@ def _ranks_filter(text: str) -> set[int] | None:
     return ranks or None
 
 
-def _to_rank_failure(rank: int, failure: ProcessFailure, plan: LaunchPlan) -> RankFailure:
+def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool) -> RankFailure:
     exitcode: int | None = failure.exitcode
     signal_name = None
     if exitcode is not None and exitcode < 0:
@@ -177,7 +187,7 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, plan: LaunchPlan) -> Ra
         except ValueError:
             signal_name = f"signal {-exitcode}"
         exitcode = None
-    message, trace = _read_error(failure.error_file_data)
+    message, trace, raised_at = _read_error(failure.error_file_data)
     return RankFailure(
         rank=rank,
         local_rank=failure.local_rank,
@@ -185,26 +195,45 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, plan: LaunchPlan) -> Ra
         pid=failure.pid,
         exitcode=exitcode,
         signal=signal_name,
-        timestamp=float(failure.timestamp),
+        timestamp=raised_at or seen_at or float(failure.timestamp),
+        stopped_by_launcher=stopped,
         message=message,
         traceback=trace,
     )
 
 
-def _read_error(data: Any) -> tuple[str | None, str | None]:
-    """Elastic's error-file layout: {"message": {"message": ..., "extraInfo": {"py_callstack": ...}}}."""
+def _read_error(data: Any) -> tuple[str | None, str | None, float | None]:
+    """Elastic's error-file layout: {"message": {"message": ..., "extraInfo": {"py_callstack": ...}}}.
+
+    The bootstrap adds ``extraInfo.time``, the sub-second time the exception was raised.
+    """
     if not isinstance(data, dict) or "message" not in data:
-        return None, None
+        return None, None, None
     body = data["message"]
+    if body in ("<NONE>", "<N/A>", None):  # elastic's placeholders when no error file was written
+        return None, None, None
     if isinstance(body, str):
         try:
             body = json.loads(body)
         except ValueError:
-            return body, None
+            return body, None, None
     if not isinstance(body, dict):
-        return str(body), None
+        return str(body), None, None
     extra = body.get("extraInfo") or {}
-    return body.get("message"), extra.get("py_callstack")
+    raised_at = extra.get("time")
+    return body.get("message"), extra.get("py_callstack"), float(raised_at) if raised_at else None
+
+
+def quiet_engine_logs(environ: Mapping[str, str]) -> None:
+    """Elastic logs every failure with its own traceback; the launcher's summary replaces that.
+
+    ``LOGLEVEL`` (torchrun's variable) keeps elastic's logs as they are.
+    """
+    if "LOGLEVEL" in environ:
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("torch.distributed.elastic", "torch.multiprocessing")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _hostname() -> str:
