@@ -194,13 +194,15 @@ def _build(cls: type, data: Any, prefix: tuple[str, ...], origins: Origins, base
 
 
 def _resolve_path(name: str, value: str, base: Path | None) -> str:
-    if base is None or name == "entrypoint" and not _is_path_like(value):
+    """Paths in a job file are relative to the file; an entrypoint may also be a module."""
+    if base is None:
         return value
     if name == "entrypoint":
+        if value.startswith("-m "):
+            return value
         head, sep, tail = value.rpartition(":")
-        if sep and tail.isidentifier() and _is_path_like(head):
-            return f"{_join(base, head)}:{tail}"
-        return _join(base, value)
+        if sep and tail.isidentifier() and head:
+            return f"{_join(base, head)}:{tail}" if _is_path_like(head) else value
     return _join(base, value)
 
 
