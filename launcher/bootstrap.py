@@ -109,9 +109,9 @@ def _report_failure(error: BaseException) -> None:
 def _run_target(payload: WorkerPayload) -> Any:
     target = payload.target
     if isinstance(target, ScriptTarget):
-        sys.argv = [target.path, *payload.args]
+        sys.argv = [target.as_written or target.path, *payload.args]
         sys.path[0] = os.path.dirname(target.path)
-        runpy.run_path(target.path, run_name="__main__")
+        run_script_as_main(target.path)
         return None
     if isinstance(target, ModuleTarget):
         sys.argv = ["-m", *payload.args]
@@ -126,6 +126,26 @@ def _run_target(payload: WorkerPayload) -> Any:
         return fn(ctx, *payload.args, **payload.kwargs)
     finally:
         ctx.close()
+
+
+def run_script_as_main(path: str) -> None:
+    """Execute a script as ``python path`` would: ``__name__ == "__main__"``, absolute ``__file__``.
+
+    Unlike ``runpy.run_path``, ``sys.argv[0]`` stays as the user wrote it (as under
+    torchrun), and the module stays ``sys.modules["__main__"]`` afterwards, so
+    pickles that name ``__main__`` (spawned grandchildren, atexit handlers) resolve.
+    """
+    import importlib.machinery
+    import types
+
+    with open(path, "rb") as handle:
+        code = compile(handle.read(), path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 def load_function(target: FunctionTarget) -> Any:

@@ -164,15 +164,22 @@ def _given(namespace: argparse.Namespace, argv: Sequence[str]) -> dict[str, str]
 
 
 def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
-    """Parse launcher options and the target; YAML targets may be followed by more options."""
+    """Parse launcher options and the target; YAML targets may be followed by more options.
+
+    For a script or module everything after TARGET is the target's (torchrun's
+    rule). For a .yaml job, options may follow the file and everything after
+    ``--`` is appended to the job's ``args``.
+    """
+    argv = list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    head, passthrough = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
-    namespace = parser.parse_args(list(argv))
+    namespace = parser.parse_args(head)
     target = namespace.training_script
     rest = list(namespace.training_script_args or [])
-    options = [a for a in argv[: len(argv) - len(rest) - (1 if target else 0)]]
+    options = head[: len(head) - len(rest) - (1 if target else 0)]
     if target and target.lower().endswith((".yaml", ".yml")):
-        tail, passthrough = (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else (rest, [])
-        extra = parser.parse_args([*tail])
+        extra = parser.parse_args(rest)
         if extra.training_script is not None:
             raise UsageError(
                 f"unexpected argument {extra.training_script!r} after {target}",
@@ -183,8 +190,12 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
                 setattr(namespace, flag.dest, getattr(extra, flag.dest))
         namespace.set = [*namespace.set, *extra.set]
         namespace.dry_run = namespace.dry_run or extra.dry_run
-        options += tail
+        options += rest
         rest = passthrough
+    elif cut < len(argv):
+        rest = [*rest, "--", *passthrough] if target else rest
+        if not target:
+            raise UsageError("no target before --", "write: python -m launcher [options] TARGET [args...]")
     spelled = _given(namespace, options)
     values: dict[str, tuple[Any, str]] = {}
     module = False
@@ -209,7 +220,7 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
         value = True if flag.kind == "switch" else flag.convert(raw)
         if flag.key in values and values[flag.key][0] != value:
             raise UsageError(f"{values[flag.key][1]} and {origin} disagree",
-                             f"give the number of processes once (--nprocs and --nproc-per-node are the same)")
+                             "give the number of processes once (--nprocs and --nproc-per-node are the same)")
         values[flag.key] = (value, origin)
     return ParsedFlags(values, tuple(namespace.set), bool(namespace.dry_run), module, target, tuple(rest))
 

@@ -23,6 +23,7 @@ class ScriptTarget:
     """``python train.py``: run as ``__main__`` with torchrun's argv and sys.path."""
 
     path: str  # absolute
+    as_written: str = ""  # sys.argv[0] in the worker, as the user wrote it (torchrun does the same)
 
     def describe(self) -> str:
         return self.path
@@ -83,7 +84,7 @@ def parse_target(text: str, *, as_module: bool = False, base: Path | None = None
         if not _is_dotted_name(head):
             raise TargetError(f"{text}: not a module:function", "write it as pkg.module:function or file.py:function")
         return FunctionTarget(function=tail, module=head)
-    return ScriptTarget(_absolute(text, base))
+    return ScriptTarget(_absolute(text, base), as_written=text)
 
 
 def _is_dotted_name(text: str) -> bool:
