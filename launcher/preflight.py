@@ -378,33 +378,39 @@ def check_paths(
 
 
 def check_gpus(backend: str, nprocs: int, visible_gpus: int, cuda_visible_devices: str | None) -> Finding:
-    """NCCL needs one visible GPU per local process; CUDA_VISIBLE_DEVICES must name real, distinct GPUs."""
-    usable = visible_gpus
-    if cuda_visible_devices is not None:
-        entries = [e.strip() for e in cuda_visible_devices.split(",") if e.strip()]
-        numeric = [e for e in entries if e.lstrip("-").isdigit()]
-        if len(set(entries)) != len(entries):
-            message = f"CUDA_VISIBLE_DEVICES={cuda_visible_devices} names a GPU twice"
+    """NCCL needs one GPU per local process; CUDA_VISIBLE_DEVICES must agree with nprocs.
+
+    ``visible_gpus`` is the host's GPU count (0 when unknown or none). As CUDA does, the
+    list is cut at its first index that does not exist ("-1" hides every GPU).
+    """
+    usable, ignored = visible_gpus, ""
+    cvd = cuda_visible_devices
+    if cvd is not None:
+        entries = [e.strip() for e in cvd.split(",") if e.strip()]
+        usable = 0
+        for entry in entries:
+            index = int(entry) if entry.lstrip("-").isdigit() else None  # UUIDs and MIG names count
+            if index is not None and (index < 0 or 0 < visible_gpus <= index):
+                ignored = entry
+                break
+            usable += 1
+        if backend == "nccl" and len(set(entries[:usable])) != usable:
+            message = f"CUDA_VISIBLE_DEVICES={cvd} names a GPU twice: NCCL rejects duplicate GPUs"
             return Finding("gpus", "fail", "", message, "list each GPU once")
-        bad = [e for e in numeric if not 0 <= int(e) < max(visible_gpus, 0) and visible_gpus > 0]
-        if bad:
-            message = (
-                f"CUDA_VISIBLE_DEVICES={cuda_visible_devices} names GPU {bad[0]}; {visible_gpus} GPU(s) here"
-            )
-            return Finding("gpus", "fail", "", message, f"use indices 0..{visible_gpus - 1}")
-        usable = len(entries) if visible_gpus == 0 else min(len(entries), visible_gpus)
-        if cuda_visible_devices.strip() in ("", "-1"):
-            usable = 0
     if backend == "nccl":
         if usable == 0:
-            return Finding(
-                "gpus", "fail", "", "backend nccl needs CUDA GPUs and none is visible", "use backend: gloo"
-            )
+            message = "backend nccl needs CUDA GPUs and none is visible"
+            return Finding("gpus", "fail", "", message, "use backend: gloo")
         if nprocs > usable:
             message = f"{nprocs} nccl processes but {usable} visible GPU(s): NCCL needs one GPU per process"
             return Finding("gpus", "fail", "", message, f"use --nprocs {usable} or backend: gloo")
-    if cuda_visible_devices is not None and 0 < usable < nprocs:
-        message = f"CUDA_VISIBLE_DEVICES={cuda_visible_devices} gives {usable} GPU(s) to {nprocs} processes"
+    if ignored and ignored != "-1":
+        message = (
+            f"CUDA_VISIBLE_DEVICES={cvd}: GPU {ignored} does not exist here; CUDA ignores it and what follows"
+        )
+        return Finding("gpus", "warn", "", message, f"use indices 0..{visible_gpus - 1}")
+    if cvd is not None and 0 < usable < nprocs:
+        message = f"CUDA_VISIBLE_DEVICES={cvd} gives {usable} GPU(s) to {nprocs} processes"
         return Finding("gpus", "warn", "", message, f"list {nprocs} GPUs or use --nprocs {usable}")
     return _ok("gpus", f"{backend}: {nprocs} process(es), {usable} GPU(s) visible")
 
