@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import preflight
+from launcher import preflight, sourcechecks
 from launcher.errors import PreflightError, UsageError
 from launcher.platforms import default_mp_start_method
 from launcher.preflight import (
@@ -381,15 +381,17 @@ def test_static_checks_do_not_import_torch_or_user_code() -> None:
 
 
 def test_static_checks_take_well_under_a_second() -> None:
-    preflight._SCANS.clear()  # time a cold read, not the cache
+    sourcechecks._SCANS.clear()  # time a cold read, not the cache
     start = time.perf_counter()
     run_static_checks(three_mistakes_inputs())
     assert time.perf_counter() - start < 1.0
 
 
-def test_permission_failures_with_access_denied_faked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_permission_failures_with_access_denied_faked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Runs as root too: root passes every os.access test, so the denial is faked.
     (tmp_path / "data").mkdir()
-    monkeypatch.setattr(preflight.os, "access", lambda path, mode: False)
+    monkeypatch.setattr("launcher.hostchecks.os.access", lambda path, mode: False)
     findings = check_paths({"ckpt": "out", "data": "data"}, tmp_path, None, writable={"ckpt"})
     assert [(f.status, f.message.split(":")[0]) for f in findings] == [("fail", "ckpt"), ("fail", "data")]
