@@ -1,0 +1,149 @@
+"""Checks of host facts the launch relies on: master port, paths, GPUs, threads.
+
+Pure functions of explicit inputs (the port check binds on the given host, never
+connects anywhere). Never imports torch or the user's code.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+from launcher.findings import Finding, ok
+from launcher.runtime.spawncheck import FIX_PORT
+
+
+def check_port(host: str, port: int | None, platform: str | None = None) -> Finding:
+    """A user-given master port already taken on ``host`` (a bind test there; never a connect)."""
+    if port is None:
+        return ok("port", "no master port given: a free one is chosen at launch")
+    if not 0 < port < 65536:
+        return Finding("port", "fail", "", f"master port {port} is out of range", "use a port in 1024..65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        return Finding(
+            "port", "fail", "", f"master address {host!r} does not resolve ({e})", "fix master_addr"
+        )
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        if (platform or sys.platform) != "win32":
+            # Like the TCPStore: a port in TIME_WAIT from the last run is free, a listener is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE or getattr(e, "winerror", None) == 10048:
+                return Finding(
+                    "port", "fail", "", f"master port {port} is already in use on {host}", FIX_PORT
+                )
+            if e.errno == errno.EADDRNOTAVAIL:
+                return ok("port", f"{host} is not this machine: port {port} is checked there")
+            return Finding("port", "warn", "", f"cannot test port {port} on {host}: {e.strerror}", FIX_PORT)
+    return ok("port", f"master port {port} is free on {host}")
+
+
+def check_paths(
+    paths: Mapping[str, str], cwd: Path, job_dir: Path | None, *, writable: Collection[str] = ()
+) -> list[Finding]:
+    """Paths the workers will resolve elsewhere, or cannot read (or write, for keys in ``writable``).
+
+    Relative paths resolve against ``job_dir`` when the workers run there, else ``cwd``. A
+    missing input is only a warning: the job may create or download it.
+    """
+    base = job_dir or cwd
+    findings: list[Finding] = []
+    for key, raw in paths.items():
+        path = Path(raw).expanduser()
+        target = path if path.is_absolute() else base / path
+        writes = key in writable
+        moved = not path.is_absolute() and job_dir is not None and job_dir != cwd
+        if moved and (cwd / path).exists() and not target.exists():
+            message = f"{key}: {raw} exists under {cwd} but the workers run in {job_dir}"
+            findings.append(Finding("paths", "fail", "", message, f"use the absolute path {cwd / path}"))
+            continue
+        if writes:
+            existing = next((p for p in (target, *target.parents) if p.exists()), None)
+            if existing is None or not os.access(existing, os.W_OK):
+                findings.append(
+                    Finding(
+                        "paths",
+                        "fail",
+                        "",
+                        f"{key}: {target} is not writable",
+                        "choose a folder you can write",
+                    )
+                )
+        elif not target.exists():
+            findings.append(
+                Finding(
+                    "paths",
+                    "warn",
+                    "",
+                    f"{key}: {target} does not exist",
+                    "check the path (or create it first)",
+                )
+            )
+        elif not os.access(target, os.R_OK):
+            findings.append(
+                Finding("paths", "fail", "", f"{key}: {target} is not readable", "fix its permissions")
+            )
+    return findings or [ok("paths", f"{len(paths)} path(s) resolve where the workers run")]
+
+
+def check_gpus(backend: str, nprocs: int, visible_gpus: int, cuda_visible_devices: str | None) -> Finding:
+    """NCCL needs one GPU per local process; CUDA_VISIBLE_DEVICES must agree with nprocs.
+
+    ``visible_gpus`` is the host's GPU count (0 when unknown or none). As CUDA does, the
+    list is cut at its first index that does not exist ("-1" hides every GPU).
+    """
+    usable, ignored = visible_gpus, ""
+    cvd = cuda_visible_devices
+    if cvd is not None:
+        entries = [e.strip() for e in cvd.split(",") if e.strip()]
+        usable = 0
+        for entry in entries:
+            index = int(entry) if entry.lstrip("-").isdigit() else None  # UUIDs and MIG names count
+            if index is not None and (index < 0 or 0 < visible_gpus <= index):
+                ignored = entry
+                break
+            usable += 1
+        if backend == "nccl" and len(set(entries[:usable])) != usable:
+            message = f"CUDA_VISIBLE_DEVICES={cvd} names a GPU twice: NCCL rejects duplicate GPUs"
+            return Finding("gpus", "fail", "", message, "list each GPU once")
+    if backend == "nccl":
+        if usable == 0:
+            message = "backend nccl needs CUDA GPUs and none is visible"
+            return Finding("gpus", "fail", "", message, "use backend: gloo")
+        if nprocs > usable:
+            message = f"{nprocs} nccl processes but {usable} visible GPU(s): NCCL needs one GPU per process"
+            return Finding("gpus", "fail", "", message, f"use --nprocs {usable} or backend: gloo")
+    if ignored and ignored != "-1":
+        message = (
+            f"CUDA_VISIBLE_DEVICES={cvd}: GPU {ignored} does not exist here; CUDA ignores it and what follows"
+        )
+        return Finding("gpus", "warn", "", message, f"use indices 0..{visible_gpus - 1}")
+    if cvd is not None and 0 < usable < nprocs:
+        message = f"CUDA_VISIBLE_DEVICES={cvd} gives {usable} GPU(s) to {nprocs} processes"
+        return Finding("gpus", "warn", "", message, f"list {nprocs} GPUs or use --nprocs {usable}")
+    return ok("gpus", f"{backend}: {nprocs} process(es), {usable} GPU(s) visible")
+
+
+def check_threads(user_omp_num_threads: str | None, local_procs: int, usable_cpus: int) -> Finding:
+    """Oversubscription from an OMP_NUM_THREADS the user set (the launcher's own default is safe)."""
+    if user_omp_num_threads is None:
+        return ok("threads", "OMP_NUM_THREADS is chosen by the launcher")
+    first = user_omp_num_threads.split(",")[0].strip()
+    if not first.isdigit() or int(first) < 1:
+        message = f"OMP_NUM_THREADS={user_omp_num_threads!r} is not a positive integer"
+        return Finding("threads", "warn", "", message, "set OMP_NUM_THREADS to a number such as 1")
+    total = int(first) * local_procs
+    if total > usable_cpus:
+        fair = max(1, usable_cpus // max(1, local_procs))
+        message = f"OMP_NUM_THREADS={first} x {local_procs} processes = {total} threads on {usable_cpus} CPUs"
+        return Finding("threads", "warn", "", message, f"set OMP_NUM_THREADS={fair} (or unset it)")
+    return ok("threads", f"{total} threads on {usable_cpus} CPUs")

@@ -1,0 +1,6 @@
+def main():
+    print("ok")
+
+
+def broken(:  # <- target
+    pass
