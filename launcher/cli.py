@@ -1,4 +1,8 @@
-"""``python -m launcher``: argv → plan → run → exit code. The only place errors become exit codes."""
+"""``python -m launcher``: argv → config → plan → preflight → run → exit code.
+
+The only place where errors become exit codes (table in ``errors.py``).
+Never imports torch before the plan is judged and the job is really started.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,19 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from launcher.errors import EXIT_SIGINT, EXIT_USAGE, LauncherError
+from launcher.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError
 from launcher.result import RunResult
 
-
-def _check(argv: list[str]) -> int:
-    raise LauncherError("launcher check is not available yet", "it arrives with the spawn-safety checks")
-
-
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check}
+if TYPE_CHECKING:
+    from launcher.findings import Finding
+    from launcher.flags import ParsedFlags
+    from launcher.plan import LaunchPlan
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the launcher; returns the exit code (see the table in ``errors.py``)."""
+    """Run the launcher; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
@@ -33,41 +35,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SIGINT
 
 
-def _launch(args: list[str]) -> int:
+def _prepare(args: list[str]) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
+    from launcher.clusters import detect
     from launcher.flags import parse_flags
-    from launcher.job import load_job, plan_job
-    from launcher.plan import render_plan
+    from launcher.job import host_facts, load_job
+    from launcher.plan import build_plan
+    from launcher.preflight import run_static_checks, static_inputs, validate_skip
 
     flags = parse_flags(args, os.environ)
-    if flags.target is None and not flags.dry_run:
-        parse_flags(["--help"], os.environ)  # prints usage and raises SystemExit(0)
+    if flags.target is None:
+        from launcher.flags import build_parser
+
+        build_parser().print_usage(sys.stderr)
+        raise LauncherError("no target given", "name a script, -m module, module:function or a .yaml job file")
     job = load_job(flags)
-    plan = plan_job(job, os.environ)
+    facts = host_facts(os.environ)
+    plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
+    findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks)))
+    return flags, plan, findings
+
+
+def _check(args: list[str]) -> int:
+    """``launcher check TARGET``: every preflight check as a table; nothing starts."""
+    from launcher.findings import failures, render_table
+
+    _, _, findings = _prepare(args)
+    print(render_table(findings))
+    return EXIT_USAGE if failures(findings) else EXIT_OK
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check}
+
+
+def _launch(args: list[str]) -> int:
+    from launcher.findings import preflight_error
+    from launcher.plan import render_plan
+
+    flags, plan, findings = _prepare(args)
+    error = preflight_error(findings)
+    if error is not None:
+        raise error
+    for finding in findings:
+        if finding.status == "warn":
+            where = f"{finding.where}: " if finding.where else ""
+            print(f"launcher: warning: {where}{finding.message} (fix: {finding.fix})", file=sys.stderr)
     if flags.dry_run:
         print(render_plan(plan))
-        return 0
+        return EXIT_OK
     from launcher.supervisor import run_plan
 
     result = run_plan(plan)
-    report(result)
+    report(result, sys.stderr)
     return result.exit_code
 
 
-def report(result: RunResult, stream: object = None) -> None:
-    """The run's summary on stderr: nothing on success, the root cause first on failure."""
-    out = stream or sys.stderr
+def report(result: RunResult, out: TextIO) -> None:
+    """The run's summary: nothing on success; on failure the root cause first, then the consequences."""
+    from launcher.preflight import known_error_hints
+
     root = result.root_cause
     if root is None:
         return
     when = time.strftime("%H:%M:%S", time.localtime(root.timestamp)) + f".{int(root.timestamp % 1 * 1000):03d}"
     lines = [f"launcher: job failed: {root.describe()} at {when}"]
     if root.traceback:
-        lines += ["launcher: root cause traceback (rank %d):" % root.rank, root.traceback.rstrip()]
-    for line in root.last_lines:
-        lines.append(f"[rank{root.rank}]: {line}")
-    for other in result.failures:
-        if other is not root:
-            lines.append(f"launcher: then: {other.describe()}")
+        lines += [f"launcher: root cause traceback (rank {root.rank}):", root.traceback.rstrip()]
+    lines += [f"[rank{root.rank}]: {line}" for line in root.last_lines]
+    hint = known_error_hints("\n".join([root.message or "", root.traceback or "", *root.last_lines]))
+    if hint:
+        lines.append(f"launcher: fix: {hint}")
+    lines += [f"launcher: then: {other.describe()}" for other in result.failures if other is not root]
     if result.log_dir:
         lines.append(f"launcher: per-rank logs in {result.log_dir}")
     print("\n".join(lines), file=out, flush=True)

@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any job key, e.g. --set data.batch_size=64")
     parser.add_argument("--dry-run", dest="dry_run", action="store_true", help="print the plan, start nothing")
+    parser.add_argument("--skip-check", dest="skip_check", action="append", default=[], metavar="NAME",
+                        help="skip one preflight check (repeatable), e.g. --skip-check main-guard")
     parser.add_argument("training_script", nargs="?", metavar="TARGET",
                         help="script.py, -m module, pkg.module:function, file.py:function or job.yaml")
     parser.add_argument("training_script_args", nargs=argparse.REMAINDER, metavar="...")
@@ -146,6 +148,7 @@ class ParsedFlags:
 
     values: Mapping[str, tuple[Any, str]]  # dotted key → (value, as written)
     overrides: tuple[str, ...]
+    skip_checks: tuple[str, ...]
     dry_run: bool
     module: bool
     target: str | None
@@ -189,6 +192,7 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
             if getattr(extra, flag.dest) is not None:
                 setattr(namespace, flag.dest, getattr(extra, flag.dest))
         namespace.set = [*namespace.set, *extra.set]
+        namespace.skip_check = [*namespace.skip_check, *extra.skip_check]
         namespace.dry_run = namespace.dry_run or extra.dry_run
         options += rest
         rest = passthrough
@@ -222,7 +226,8 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
             raise UsageError(f"{values[flag.key][1]} and {origin} disagree",
                              "give the number of processes once (--nprocs and --nproc-per-node are the same)")
         values[flag.key] = (value, origin)
-    return ParsedFlags(values, tuple(namespace.set), bool(namespace.dry_run), module, target, tuple(rest))
+    return ParsedFlags(values, tuple(namespace.set), tuple(namespace.skip_check), bool(namespace.dry_run), module,
+                       target, tuple(rest))
 
 
 def _env_switch(text: str) -> bool:

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher import hostinfo
-from launcher.clusters import detect
 from launcher.config import Layer, build_config, flag_layer, override_layer, read_yaml_layer
 from launcher.errors import ConfigError, UsageError
 from launcher.flags import ParsedFlags
-from launcher.plan import HostFacts, LaunchPlan, build_plan
+from launcher.plan import HostFacts
 from launcher.platforms import current_platform
 from launcher.schema import JobConfig
-from launcher.targets import FunctionTarget, Target, check_function_defined, is_yaml, locate, parse_target
+from launcher.targets import Target, is_yaml, parse_target
 
 PRESET_DIRS = (Path("cluster_configs"), Path(__file__).resolve().parent.parent / "cluster_configs")
 
@@ -71,9 +70,6 @@ def load_job(flags: ParsedFlags) -> Job:
     else:
         target = parse_target(flags.target, as_module=flags.module)
         args = flags.target_args
-    source = locate(target)
-    if isinstance(target, FunctionTarget):
-        check_function_defined(source, target.function)
     return Job(config, target, tuple(args))
 
 
@@ -103,7 +99,3 @@ def host_facts(environ: Mapping[str, str]) -> HostFacts:
         run_id=uuid.uuid4().hex[:12],
         cwd=os.getcwd(),
     )
-
-
-def plan_job(job: Job, environ: Mapping[str, str]) -> LaunchPlan:
-    return build_plan(job.config, job.target, job.args, detect(environ), host_facts(environ))

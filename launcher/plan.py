@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from launcher.clusters import Cluster
-from launcher.errors import ConfigError, PlatformError, UsageError
-from launcher.platforms import StartMethodChoice, choose_start_method
+from launcher.errors import ConfigError, UsageError
+from launcher.platforms import StartMethodChoice, backend_for, choose_start_method, installed_torch_version, libuv_env
 from launcher.schema import JobConfig
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, Target
 
@@ -104,26 +104,6 @@ def resolve_nprocs(spec: int | str, facts: HostFacts) -> int:
     return facts.usable_cpus  # "cpu"
 
 
-def choose_backend(requested: str, nprocs: int, facts: HostFacts) -> tuple[str, str]:
-    if requested == "gloo":
-        return "gloo", "backend: gloo was asked for"
-    if requested == "nccl":
-        if facts.platform != "linux":
-            raise PlatformError(f"nccl does not run on {facts.platform}", "use backend: gloo (or auto)")
-        if facts.visible_gpus == 0:
-            raise ConfigError("world.backend: nccl needs CUDA GPUs, and none is visible",
-                              "use backend: gloo (or auto) on this machine")
-        if nprocs > facts.visible_gpus:
-            raise ConfigError(f"world.backend: nccl with {nprocs} processes but {facts.visible_gpus} visible GPU(s)",
-                              f"use --nprocs {facts.visible_gpus} or backend: gloo")
-        return "nccl", "backend: nccl was asked for"
-    if facts.visible_gpus and nprocs <= facts.visible_gpus and facts.platform == "linux":
-        return "nccl", f"{facts.visible_gpus} GPU(s) visible for {nprocs} process(es)"
-    if facts.visible_gpus:
-        return "gloo", f"{nprocs} processes but {facts.visible_gpus} GPU(s): gloo"
-    return "gloo", "no GPU visible"
-
-
 def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
     world = config.world
     lo, hi = parse_nnodes(world.nnodes)
@@ -192,7 +172,7 @@ def build_plan(
     facts: HostFacts,
 ) -> LaunchPlan:
     nprocs = resolve_nprocs(config.world.nprocs, facts)
-    backend, backend_reason = choose_backend(config.world.backend, nprocs, facts)
+    backend = backend_for(config.world.backend, facts.platform, facts.visible_gpus > 0, facts.visible_gpus, nprocs)
     start = choose_start_method(config.world.start_method, facts.platform, config.env, facts.environ)
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
         raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
@@ -200,6 +180,8 @@ def build_plan(
     rendezvous = plan_rendezvous(config, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts)
     log_dir = config.logs.dir
+    torch_version = installed_torch_version() if facts.platform == "win32" else None
+    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env}
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
@@ -226,7 +208,7 @@ def build_plan(
             "TORCHELASTIC_SIGNALS_TO_HANDLE": config.world.signals_to_handle,
             "TORCH_NCCL_ASYNC_ERROR_HANDLING": facts.environ.get("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"),
             "OMP_NUM_THREADS": threads,
-            **config.env,
+            **worker_env,
         }
         ranks.append(RankPlan(local_rank, rank, env, stdout, stderr, error_file))
     notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}"]
@@ -237,14 +219,14 @@ def build_plan(
         target=target,
         target_args=target_args,
         nprocs=nprocs,
-        backend=backend,
-        backend_reason=backend_reason,
+        backend=backend.backend,
+        backend_reason=backend.reason,
         start=start,
         rendezvous=rendezvous,
         omp_num_threads=threads,
         omp_reason=threads_reason,
         log_dir=log_dir,
-        worker_env=dict(config.env),
+        worker_env=worker_env,
         ranks=tuple(ranks),
         notes=tuple(notes),
         cluster=cluster,

@@ -20,15 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.errors import UsageError
+from launcher.plan import HostFacts, LaunchPlan
 from launcher.findings import CHECKS, Finding, Status, failures, preflight_error, render_table
 from launcher.hostchecks import check_gpus, check_paths, check_port, check_threads
 from launcher.runtime.spawncheck import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE, FIX_PORT
 from launcher.sourcechecks import check_cuda_fork, check_lambdas, check_main_guard, check_target
+from launcher.targets import ModuleTarget, ScriptTarget
 
 __all__ = [
     "CHECKS", "Finding", "StaticInputs", "Status", "check_cuda_fork", "check_gpus", "check_lambdas",
     "check_main_guard", "check_paths", "check_port", "check_target", "check_threads", "failures",
-    "known_error_hints", "preflight_error", "render_table", "run_static_checks", "validate_skip",
+    "known_error_hints", "preflight_error", "render_table", "run_static_checks", "static_inputs", "validate_skip",
 ]  # fmt: skip
 
 
@@ -54,6 +56,41 @@ class StaticInputs:
     job_dir: Path | None = None  # the workers' working directory when it is not ``cwd``
     omp_num_threads: str | None = None  # only a value the user set
     skip: frozenset[str] = frozenset()  # check names from --skip-check
+
+
+def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset()) -> StaticInputs:
+    """The facts the static checks need, taken from the plan and the host."""
+    target = plan.target
+    script = module = function = None
+    if isinstance(target, ScriptTarget):
+        script = Path(target.path)
+    elif isinstance(target, ModuleTarget):
+        module = target.module
+    else:
+        function = target.function
+        script, module = (Path(target.path), None) if target.path else (None, target.module)
+    world, logs = plan.config.world, plan.config.logs
+    user_threads = plan.config.env.get("OMP_NUM_THREADS", facts.environ.get("OMP_NUM_THREADS"))
+    paths = {"logs.dir": logs.dir} if logs.dir else {}
+    return StaticInputs(
+        platform=facts.platform,
+        start_method=plan.start.method,
+        backend=plan.backend,
+        nprocs=plan.nprocs,
+        usable_cpus=facts.usable_cpus,
+        cwd=Path(facts.cwd),
+        script=script,
+        module=module,
+        function=function,
+        visible_gpus=facts.visible_gpus,
+        cuda_visible_devices=plan.config.env.get("CUDA_VISIBLE_DEVICES", facts.environ.get("CUDA_VISIBLE_DEVICES")),
+        master_host=world.master_addr if world.master_port is not None and world.node_rank == 0 else None,
+        master_port=world.master_port if world.node_rank == 0 and plan.rendezvous.backend == "static" else None,
+        paths=paths,
+        writable=frozenset(paths),
+        omp_num_threads=user_threads,
+        skip=skip,
+    )
 
 
 def validate_skip(names: Iterable[str]) -> frozenset[str]:

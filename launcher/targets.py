@@ -6,10 +6,7 @@ without importing it (and so without importing torch or the user's code).
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,73 +93,3 @@ def _absolute(path: str, base: Path | None) -> str:
     if not candidate.is_absolute():
         candidate = (base or Path.cwd()) / candidate
     return os.path.normpath(candidate)
-
-
-def locate(target: Target, search_path: list[str] | None = None) -> Path:
-    """The source file of a target, found without importing anything.
-
-    A dotted module is walked package by package through ``PathFinder``, so a
-    package's ``__init__`` (which may import torch) is not executed.
-    """
-    if isinstance(target, ScriptTarget) or (isinstance(target, FunctionTarget) and target.path):
-        path = Path(target.path if isinstance(target, ScriptTarget) else str(target.path))
-        if not path.is_file():
-            raise TargetError(f"{path}: no such file", "check the path (relative paths start at the working directory)")
-        return path
-    module = target.module if isinstance(target, ModuleTarget | FunctionTarget) else None
-    if module is None:  # pragma: no cover - the dataclasses make this impossible
-        raise TargetError("target has no module", "")
-    origin = _find_module_file(module, search_path if search_path is not None else [os.getcwd(), *sys.path])
-    if origin is None:
-        raise TargetError(
-            f"{module}: module not found",
-            "check the name, install the package, or run from the folder that contains it",
-        )
-    return origin
-
-
-def _find_module_file(module: str, search_path: list[str]) -> Path | None:
-    paths: list[str] | None = search_path
-    spec = None
-    parts = module.split(".")
-    for index in range(len(parts)):
-        name = ".".join(parts[: index + 1])
-        if index == 0 and name in sys.builtin_module_names:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, paths)
-        if spec is None:
-            return None
-        paths = list(spec.submodule_search_locations or [])
-    if spec is None or spec.origin is None or spec.origin in ("built-in", "frozen"):
-        return None
-    origin = Path(spec.origin)
-    if spec.submodule_search_locations:  # a package: ``-m pkg`` runs pkg/__main__.py
-        main = origin.parent / "__main__.py"
-        return main if main.is_file() else origin
-    return origin
-
-
-def check_function_defined(source: Path, function: str) -> None:
-    """Raise ``TargetError`` unless ``source`` defines ``function`` at top level (read, not imported)."""
-    import ast
-
-    try:
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    except SyntaxError as error:
-        raise TargetError(
-            f"{source}:{error.lineno}: syntax error: {error.msg}", "fix the syntax of the entrypoint file"
-        ) from None
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.ImportFrom | ast.Import):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    if function not in names:
-        import difflib
-
-        close = difflib.get_close_matches(function, sorted(names), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"define `def {function}(ctx, ...)` at top level"
-        raise TargetError(f"{source}: no top-level function '{function}'", hint)
