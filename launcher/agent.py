@@ -52,7 +52,8 @@ class LauncherAgent(LocalElasticAgent):
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):
             return self._fail_fast(worker_group, processes)
-        return super()._monitor_workers(worker_group)
+        result: RunResult = super()._monitor_workers(worker_group)
+        return result
 
     def _note_exits(self, processes: list[Any]) -> None:
         now = time.time()

@@ -306,7 +306,8 @@ def _check_ranges(config: JobConfig, origins: Origins) -> None:
 
     world = config.world
     if isinstance(world.nprocs, int) and world.nprocs < 1:
-        fail("world.nprocs", f"must be at least 1, got {world.nprocs}", "set world.nprocs to 1 or more, or auto|cpu|gpu")
+        fail("world.nprocs", f"must be at least 1, got {world.nprocs}",
+             "set world.nprocs to 1 or more, or auto|cpu|gpu")
     if world.max_restarts < 0:
         fail("world.max_restarts", f"must be >= 0, got {world.max_restarts}", "set world.max_restarts to 0 or more")
     if world.master_port is not None and not 0 < world.master_port < 65536:

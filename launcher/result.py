@@ -61,8 +61,8 @@ class RunResult:
     @property
     def root_cause(self) -> RankFailure | None:
         """The earliest failure of a rank that was not stopped by the launcher."""
-        own = [f for f in self.failures if not f.stopped_by_launcher]
-        return (own or list(self.failures) or [None])[0]
+        own = [f for f in self.failures if not f.stopped_by_launcher] or list(self.failures)
+        return own[0] if own else None
 
     @property
     def exit_code(self) -> int:

@@ -10,6 +10,7 @@ the translation of elastic's failures into ``RankFailure``s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -61,10 +62,8 @@ def stop_worker_server() -> None:
     pid = getattr(server, "_forkserver_pid", None)
     if server is None or not pid:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     server._stop()
 
 

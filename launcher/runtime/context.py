@@ -168,7 +168,7 @@ def init(backend: str | None = None) -> Context:
             if world.launched:
                 dist.init_process_group(chosen, init_method="env://")
             else:  # plain python: a world of one with an in-process store, no port at all
-                dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)
+                dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)  # type: ignore[attr-defined]
         if config.seed is not None:
             seed_everything(config.seed)
         _context = Context(world, chosen, device, config, owns_group)
