@@ -42,12 +42,25 @@ class WorkerPayload:
     env: dict[str, str] = field(default_factory=dict)  # on top of elastic's rank variables
 
 
+PROGRESS_FILE = "progress"  # touched by the heartbeat when the rank made progress
+PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
+
+
 def run_worker(payload: WorkerPayload) -> Any:
     """Elastic's function entrypoint for every rank."""
+    _own_process_group()
     _die_with_parent()
     if payload.start_method != "spawn":
         atexit._clear()  # handlers inherited from the server belong to the server
+    rank_dir = os.path.dirname(os.environ.get("TORCHELASTIC_ERROR_FILE", "")) or None
+    if rank_dir:
+        _connect_output(rank_dir)
+    _enable_stack_dumps()
     _apply_startup_environment(payload)
+    if rank_dir and payload.config.monitor.hang_timeout:
+        from launcher.runtime.progress import start_heartbeat
+
+        start_heartbeat(os.path.join(rank_dir, PROGRESS_FILE), min(1.0, payload.config.monitor.hang_timeout / 4))
     from launcher.runtime import context
 
     context.install_job_config(payload.config)
@@ -191,9 +204,54 @@ def _apply_startup_environment(payload: WorkerPayload) -> None:
             torch.set_num_threads(int(threads))
 
 
+def _own_process_group() -> None:
+    """Lead a process group, so that stopping this rank also stops its children (DataLoader workers)."""
+    if hasattr(os, "setpgid"):
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+
+
+def _connect_output(rank_dir: str) -> None:
+    """Send fds 1 and 2 into the launcher's FIFOs for this rank, line-buffered even when piped."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        path = os.path.join(rank_dir, PIPE_NAMES[name])
+        if not os.path.exists(path):
+            return  # no FIFOs (Windows): the console directly
+        stream = getattr(sys, name)
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+        target = os.open(path, os.O_WRONLY)
+        os.dup2(target, fd)
+        os.close(target)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+
+def _enable_stack_dumps() -> None:
+    """Python stacks of every thread on a crash, and on SIGUSR1 (the hang watchdog asks with it)."""
+    import faulthandler
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+
+
 def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the process that forked it exits."""
+    """Linux: SIGKILL this worker when the process that forked it exits; elsewhere a watchdog thread."""
     if not sys.platform.startswith("linux"):
+        import psutil
+
+        from launcher.runtime.threads import BackgroundLoop
+
+        parent = os.getppid()
+
+        def check_parent() -> None:
+            if os.getppid() != parent or not psutil.pid_exists(parent):  # Windows keeps a stale ppid
+                os._exit(1)
+
+        BackgroundLoop("launcher-parent-watchdog", check_parent, interval=1.0).start()
         return
     import ctypes
 

@@ -318,6 +318,11 @@ def _check_ranges(config: JobConfig, origins: Origins) -> None:
         fail("world.monitor_interval", "must be > 0", "set an interval in seconds, e.g. 0.1")
     if world.node_rank < 0:
         fail("world.node_rank", "must be >= 0", "number nodes from 0")
+    monitor = config.monitor
+    if monitor.hang_timeout is not None and monitor.hang_timeout <= 0:
+        fail("monitor.hang_timeout", "must be > 0", "give the seconds a rank may go without progress")
+    if monitor.hang_startup is not None and monitor.hang_startup < 0:
+        fail("monitor.hang_startup", "must be >= 0", "give the seconds allowed for start-up")
     data = config.data
     if data.batch_size < 1:
         fail("data.batch_size", f"must be at least 1, got {data.batch_size}", "set data.batch_size per rank")

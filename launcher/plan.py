@@ -150,13 +150,13 @@ def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[st
 def _log_files(log_dir: str | None, local_rank: int, config: JobConfig) -> tuple[str | None, str | None, str]:
     rank_dir = os.path.join(log_dir, "attempt_0", str(local_rank)) if log_dir else None
     error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
-    redirects = _std_for(config.logs.redirects, local_rank) | _std_for(config.logs.tee, local_rank)
-    stdout = os.path.join(rank_dir, "stdout.log") if rank_dir and redirects & 1 else None
-    stderr = os.path.join(rank_dir, "stderr.log") if rank_dir and redirects & 2 else None
+    stdout = os.path.join(rank_dir, "stdout.log") if rank_dir else None
+    stderr = os.path.join(rank_dir, "stderr.log") if rank_dir else None
+    std_bits(config.logs.redirects, local_rank), std_bits(config.logs.tee, local_rank)  # validates both
     return stdout, stderr, error_file
 
 
-def _std_for(spec: str, local_rank: int) -> int:
+def std_bits(spec: str, local_rank: int) -> int:
     """torchrun's redirect/tee syntax: ``3`` for all ranks or ``0:3,1:0`` per local rank."""
     spec = spec.strip()
     try:

@@ -104,12 +104,17 @@ def test_conflicting_world_settings(world, error, fragment):
     assert fragment in str(caught.value)
 
 
-def test_log_files_follow_redirects_and_tee():
+def test_a_log_dir_keeps_every_rank_in_files():
     plan = _plan(WorldSettings(nprocs=2), logs=LogSettings(dir="/runs/a", redirects="0:3,1:0", tee="1:2"))
     assert plan.ranks[0].stdout == "/runs/a/attempt_0/0/stdout.log"
-    assert plan.ranks[0].stderr == "/runs/a/attempt_0/0/stderr.log"
-    assert plan.ranks[1].stdout is None and plan.ranks[1].stderr == "/runs/a/attempt_0/1/stderr.log"
+    assert plan.ranks[1].stderr == "/runs/a/attempt_0/1/stderr.log"
     assert plan.ranks[1].error_file == "/runs/a/attempt_0/1/error.json"
+    assert _plan().ranks[0].stdout is None  # no log dir: console only
+
+
+def test_bad_redirect_spec():
+    with pytest.raises(ConfigError, match="expected 0-3"):
+        _plan(logs=LogSettings(redirects="all"))
 
 
 def test_kwargs_only_for_functions():
