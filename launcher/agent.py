@@ -30,6 +30,7 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher.bootstrap import PROGRESS_FILE
 from launcher.output import OutputRouter
+from launcher.reaper import KILL, Reaper, signal_group
 
 
 class RunLogsSpecs(DefaultLogsSpecs):
@@ -68,27 +69,16 @@ class HangReport:
     idle: float  # seconds since the rank's last progress (or since start)
 
 
-def signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal a worker's process group (it leads one), or the worker alone where groups do not exist."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if hasattr(os, "killpg"):
-            try:
-                os.killpg(pid, sig)
-                return
-            except ProcessLookupError:
-                pass  # the group is gone (or not formed yet): the process itself may remain
-        os.kill(pid, sig)
-
-
 class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
-                 router: OutputRouter | None, hang: HangPolicy | None,
+                 router: OutputRouter | None, reaper: Reaper, hang: HangPolicy | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._grace_period = grace_period
         self._wait_interval = wait_interval
         self._logs = logs
         self._router = router
+        self._reaper = reaper
         self._hang = hang
         self._on_restart = on_restart
         self._attempt_started = time.time()
@@ -114,6 +104,7 @@ class LauncherAgent(LocalElasticAgent):
         self._attempt_started = time.time()
         self.hang_report = None
         pids: dict[int, Any] = super()._start_workers(worker_group)
+        self._reaper.watch([int(pid) for pid in pids.values()])
         return pids
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
@@ -128,8 +119,19 @@ class LauncherAgent(LocalElasticAgent):
             hung = self._hung_rank(worker_group, processes)
             if hung is not None:
                 return self._stop_hung(worker_group, processes, hung)
+        if not self._all_returned():
+            return RunResult(state=WorkerState.HEALTHY)
+        # Every worker has handed back its return value: elastic collects them. It never sees a
+        # failure first, which it would handle with a fixed 30 s grace and report alone.
         result: RunResult = super()._monitor_workers(worker_group)
         return result
+
+    def _all_returned(self) -> bool:
+        """Whether every worker has put its return value (it then waits for elastic to read it)."""
+        queues = getattr(self._pcontext, "_ret_vals", None)
+        if queues is None:
+            return True
+        return all(not queue.empty() for queue in queues.values())
 
     def _note_exits(self, processes: list[Any]) -> None:
         now = time.time()
@@ -153,8 +155,8 @@ class LauncherAgent(LocalElasticAgent):
         for local_rank, process in enumerate(processes):
             if process.exitcode is not None:
                 continue
-            last = self._last_progress(local_rank)
-            deadline = max(self._attempt_started + self._hang.startup, (last or 0.0) + self._hang.timeout)
+            last = self._last_progress(local_rank)  # the start-up allowance holds until the first progress
+            deadline = self._attempt_started + self._hang.startup if last is None else last + self._hang.timeout
             if now > deadline:
                 idle = now - (last or self._attempt_started)
                 return HangReport(local_rank, worker_group.workers[local_rank].global_rank, idle)
@@ -174,9 +176,8 @@ class LauncherAgent(LocalElasticAgent):
                 alive = [p for p in alive if p.exitcode is None]
         except SignalException:
             pass  # asked again (a second Ctrl-C): no more grace
-        kill = getattr(signal, "SIGKILL", signal.SIGTERM)
         for process in processes:  # leftovers of every group, e.g. DataLoader workers of a dead rank
-            signal_group(process.pid, kill)
+            signal_group(process.pid, KILL)
         for process in processes:
             process.join(timeout=5)
 
@@ -200,13 +201,14 @@ class LauncherAgent(LocalElasticAgent):
     def _stop_hung(self, worker_group: WorkerGroup, processes: list[Any], hung: HangReport) -> RunResult:
         """Dump every rank's stacks, then stop the job as failed."""
         usr1 = getattr(signal, "SIGUSR1", None)
+        asked = time.time()
+        alive = [i for i, p in enumerate(processes) if p.exitcode is None]
         if usr1 is not None:
-            for process in processes:
-                if process.exitcode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, usr1)
-        if self._router is not None:
-            self._router.settle()
+            for local_rank in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(processes[local_rank].pid, usr1)
+            if self._router is not None:
+                self._router.settle(alive, since=asked)
         self.hang_report = hung
         return self._fail_fast(worker_group, processes)
 

@@ -52,6 +52,8 @@ def run_worker(payload: WorkerPayload) -> Any:
     _die_with_parent()
     if payload.start_method != "spawn":
         atexit._clear()  # handlers inherited from the server belong to the server
+    if payload.start_method == "forkserver":
+        _release_server_pipe()
     rank_dir = os.path.dirname(os.environ.get("TORCHELASTIC_ERROR_FILE", "")) or None
     if rank_dir:
         _connect_output(rank_dir)
@@ -202,6 +204,23 @@ def _apply_startup_environment(payload: WorkerPayload) -> None:
 
         if torch.get_num_threads() != int(threads):
             torch.set_num_threads(int(threads))
+
+
+def _release_server_pipe() -> None:
+    """Close the launcher's end of the forkserver's liveness pipe, which every forked child inherits.
+
+    Held here, it would keep the server from seeing the launcher die, and so keep
+    the workers (whose parent-death signal waits for the server) alive. A worker
+    that uses forkserver itself starts a fresh server, with a pipe of its own.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if server is not None and fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def _own_process_group() -> None:

@@ -110,7 +110,7 @@ def report(result: RunResult, out: TextIO) -> None:
     if root.traceback:
         lines += [f"launcher: root cause traceback (rank {root.rank}):", root.traceback.rstrip()]
     traceback_lines = {line.strip() for line in (root.traceback or "").splitlines()}
-    output = [line for line in root.last_lines if line.strip() and line.strip() not in traceback_lines]
+    output = [line for line in _excerpt(root.last_lines) if line.strip() not in traceback_lines]
     if output and result.hang is None:
         lines.append(f"launcher: last output of rank {root.rank}:")
         lines += [f"[rank{root.rank}]: {line}" for line in output[-10:]]
@@ -121,6 +121,17 @@ def report(result: RunResult, out: TextIO) -> None:
     if result.log_dir:
         lines.append(f"launcher: per-rank logs in {result.log_dir}")
     print("\n".join(lines), file=out, flush=True)
+
+
+# Frames of the machinery between the worker process and the user's code, in crash dumps.
+_MACHINERY = ("launcher/bootstrap.py", "torch/distributed/elastic/", "torch/multiprocessing/", "multiprocessing/",
+              'File "<string>"', "Extension modules:")
+
+
+def _excerpt(lines: Sequence[str]) -> list[str]:
+    """The useful end of a rank's output: a crash dump from its first line, without launcher frames."""
+    start = max((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), default=0)
+    return [line for line in lines[start:] if line.strip() and not any(m in line for m in _MACHINERY)]
 
 
 def _clock(timestamp: float) -> str:

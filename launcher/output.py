@@ -25,12 +25,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Collection
 from typing import BinaryIO, TextIO
 
 from launcher.bootstrap import PIPE_NAMES
 from launcher.runtime.threads import BackgroundLoop
 
-LAST_LINES = 20
+LAST_LINES = 40
 _READ_SIZE = 65536
 
 
@@ -116,12 +117,15 @@ class OutputRouter:
         """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
         return self._last_output.get(local_rank)
 
-    def settle(self, quiet: float = 0.3, limit: float = 2.0) -> None:
-        """Return once no rank wrote anything for ``quiet`` seconds (at most ``limit``)."""
+    def settle(self, ranks: Collection[int], since: float, quiet: float = 0.3, limit: float = 3.0) -> None:
+        """Wait until each of ``ranks`` wrote something after ``since`` and then went quiet for ``quiet`` s.
+
+        Used after asking every rank for its stacks; ``limit`` bounds the wait.
+        """
         end = time.monotonic() + limit
         while time.monotonic() < end:
-            latest = max(self._last_output.values(), default=0.0)
-            if time.time() - latest >= quiet:
+            times = [self._last_output.get(rank, 0.0) for rank in ranks]
+            if all(t > since for t in times) and time.time() - max(times, default=0.0) >= quiet:
                 return
             time.sleep(0.05)
 
@@ -143,8 +147,9 @@ class OutputRouter:
         ready = self._selector.select(timeout=1.0)
         with self._lock:  # attach() may have replaced a stream meanwhile
             for key, _ in ready:
-                if key.data is not None and self._streams.get((key.data.local_rank, key.data.name)) is key.data:
-                    self._read(key.data)
+                stream: _Stream | None = key.data
+                if stream is not None and self._streams.get((stream.local_rank, stream.name)) is stream:
+                    self._read(stream)
 
     def _read(self, stream: _Stream) -> None:
         while True:

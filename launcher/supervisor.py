@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.bootstrap import WorkerPayload
 from launcher.output import OutputPolicy, OutputRouter, fifos_supported
 from launcher.plan import CHOSEN_AT_LAUNCH, LaunchPlan, std_bits
+from launcher.reaper import Reaper
 from launcher.result import Hang, RankFailure, RunResult
 
 if TYPE_CHECKING:
@@ -86,11 +87,13 @@ def run_plan(plan: LaunchPlan) -> RunResult:
     """Start the workers of ``plan``, wait for them, and say how it went."""
     started = time.monotonic()
     start_worker_server(plan)
+    reaper = Reaper()
     private_dir = None if plan.log_dir else tempfile.mkdtemp(prefix="launcher-")
     router = OutputRouter(output_policy(plan)) if fifos_supported() else None
     try:
-        result = _run_agent(plan, plan.log_dir or str(private_dir), router)
+        result = _run_agent(plan, plan.log_dir or str(private_dir), router, reaper)
     finally:
+        reaper.close()
         if router is not None:
             router.close()
         stop_worker_server()
@@ -109,7 +112,7 @@ def output_policy(plan: LaunchPlan) -> OutputPolicy:
     return OutputPolicy(frozenset(shown) or None, frozenset(hidden), plan.log_dir is not None, plan.nprocs)
 
 
-def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None) -> RunResult:
+def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, reaper: Reaper) -> RunResult:
     from torch.distributed.elastic.agent.server.api import WorkerSpec
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
@@ -144,6 +147,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None) -> R
         spec=spec,
         logs=RunLogsSpecs(log_dir, router),
         router=router,
+        reaper=reaper,
         hang=hang_policy,
         on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
         start_method=plan.start.method,

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from launcher.runtime import progress
 from launcher.schema import JobConfig
 
 _job_config: JobConfig | None = None
@@ -86,6 +87,10 @@ class Context:
     @property
     def seed(self) -> int | None:
         return self.config.seed
+
+    def step(self, steps: int = 1) -> None:
+        """Mark progress (a training step): the hang watchdog counts from the latest one."""
+        progress.tick(steps)
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on rank 0 only."""
