@@ -24,8 +24,8 @@ import selectors
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from launcher.bootstrap import PIPE_NAMES

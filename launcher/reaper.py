@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 
-
 KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
 
 
