@@ -1,0 +1,1 @@
+"""What user code calls inside a worker. Never imports the launch side."""
