@@ -117,9 +117,11 @@ class PipelineLoader(DataLoader[Any]):
             self._explained_workers = True
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        return self._tracked(super().__iter__())
+        # Counted before the iterator starts the sampler's pass (which consumes a pending resume).
+        expected = len(self) if self.resumable_sampler is not None else None
+        return self._tracked(super().__iter__(), expected)
 
-    def _tracked(self, batches: Iterator[Any]) -> Iterator[Any]:
+    def _tracked(self, batches: Iterator[Any], expected: int | None) -> Iterator[Any]:
         sampler = self.resumable_sampler
         per_batch = self.batch_size or 1
         count = 0
@@ -137,7 +139,8 @@ class PipelineLoader(DataLoader[Any]):
             last = now
             count += 1
             if sampler is not None:
-                sampler.set_consumed(count * per_batch)
+                # The last batch finishes the pass even before the loop asks for one more.
+                sampler.set_consumed(count * per_batch, finished=count == expected)
             yield batch
 
 
@@ -254,9 +257,11 @@ class DataPipeline:
             "num_workers": num_workers,
             "pin_memory": self.device_type == "cuda" if pin_memory == "auto" else pin_memory,
         }
-        if num_workers > 0:  # DataLoader rejects both without workers
+        if num_workers > 0:  # DataLoader rejects these without workers (auto may choose none)
             kwargs["prefetch_factor"] = prefetch_factor
             kwargs["persistent_workers"] = True if persistent == "auto" else persistent
+        else:
+            overrides.pop("multiprocessing_context", None)
         if self.seed is not None and "generator" not in overrides:
             # Own generator: loaders neither consume nor depend on the global torch RNG.
             generator = torch.Generator()
