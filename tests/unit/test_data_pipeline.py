@@ -187,7 +187,9 @@ def test_epochs_set_the_epoch_on_every_loader_also_those_made_inside_the_loop() 
 def test_ranks_agree_on_the_order_and_split_it() -> None:
     loaders = [pipeline(rank=r, world=3).dataloader(Indices(), even_shards="drop") for r in range(3)]
     parts = [flat(loader) for loader in loaders]
-    assert sorted(sum(parts, [])) == sorted(epoch_permutation(N, seed=5, epoch=0, shuffle=True)[: N - N % 3])
+    assert sorted(i for part in parts for i in part) == sorted(
+        epoch_permutation(N, seed=5, epoch=0, shuffle=True)[: N - N % 3]
+    )
 
 
 # -- resume -------------------------------------------------------------------------------------------
