@@ -91,7 +91,9 @@ def test_two_workers_keep_their_own_caches_and_share_the_counters() -> None:
     for i in range(20):
         cached[i]  # warms the main process's cache only
     cached.reset_stats()
-    loader = DataLoader(cached, batch_size=2, num_workers=2, persistent_workers=True, multiprocessing_context="fork")
+    loader = DataLoader(
+        cached, batch_size=2, num_workers=2, persistent_workers=True, multiprocessing_context="fork"
+    )
     for epoch in range(3):
         assert sorted(int(x) for b in loader for x in b[:, 0]) == list(range(20))
         stats = cached.stats()

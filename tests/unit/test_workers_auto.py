@@ -59,7 +59,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def auto(dataset: Any, monkeypatch: pytest.MonkeyPatch, *, cpus: int, local: int = 1, memory: int = 64 * GIB) -> Any:
+def auto(
+    dataset: Any, monkeypatch: pytest.MonkeyPatch, *, cpus: int, local: int = 1, memory: int = 64 * GIB
+) -> Any:
     monkeypatch.setattr(workers, "usable_cpus", lambda: cpus)
     monkeypatch.setattr(workers, "available_memory", lambda: memory)
     return workers.auto_num_workers(dataset, local_world_size=local, batch_size=32, batches=1000)
@@ -78,7 +80,9 @@ def test_io_bound_items_get_more_workers_up_to_the_cap(clock: Clock, monkeypatch
     assert auto(Timed(clock, wall=2e-3, cpu=0.02e-3), monkeypatch, cpus=16).num_workers == workers.MAX_WORKERS
 
 
-def test_partly_waiting_items_get_enough_workers_to_fill_the_cpus(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_partly_waiting_items_get_enough_workers_to_fill_the_cpus(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     choice = auto(Timed(clock, wall=1e-3, cpu=0.25e-3), monkeypatch, cpus=2)
     assert choice.num_workers == 8  # each worker keeps a quarter of a CPU busy
 
@@ -113,11 +117,15 @@ def test_streams_are_probed_by_iterating(clock: Clock, monkeypatch: pytest.Monke
 
 def test_never_more_workers_than_batches() -> None:
     probe = Probe(items=8, wall_seconds=8 * 2e-3, cpu_seconds=0.0)
-    choice = choose_num_workers(probe, cpus=2, local_world_size=1, batch_size=32, batches=3, available_memory=None)
+    choice = choose_num_workers(
+        probe, cpus=2, local_world_size=1, batch_size=32, batches=3, available_memory=None
+    )
     assert choice.num_workers == 3 and "3 batches/epoch" in choice.reason
 
 
 def test_the_reason_is_one_line() -> None:
     probe = Probe(items=8, wall_seconds=8e-3, cpu_seconds=8e-3)
-    choice = choose_num_workers(probe, cpus=2, local_world_size=2, batch_size=4, batches=None, available_memory=GIB)
+    choice = choose_num_workers(
+        probe, cpus=2, local_world_size=2, batch_size=4, batches=None, available_memory=GIB
+    )
     assert "\n" not in choice.reason and choice.reason.startswith(f"num_workers={choice.num_workers} (auto)")
