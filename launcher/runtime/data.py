@@ -26,6 +26,7 @@ Worker side: imports torch, never the launch side.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 import weakref
@@ -88,7 +89,7 @@ class PipelineLoader(DataLoader[Any]):
         resumable_sampler: ResumableDistributedSampler | None,
         seeder: WorkerSeeder,
         meter: WaitMeter,
-        note: Callable[[str], None],
+        note: Callable[..., None],
         explained_workers: bool,
         **kwargs: Any,
     ) -> None:
@@ -117,8 +118,16 @@ class PipelineLoader(DataLoader[Any]):
             self._explained_workers = True
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        sampler = self.resumable_sampler
+        if sampler is not None and sampler.finished and sampler.shuffle and not sampler.eval:
+            # The classic forgotten set_epoch (pytorch/pytorch#31771): say it once.
+            self._note(
+                "a training loader was read again in the same epoch, so in the same order: "
+                "iterate epochs with `for epoch in ctx.epochs(n)`",
+                logging.WARNING,
+            )
         # Counted before the iterator starts the sampler's pass (which consumes a pending resume).
-        expected = len(self) if self.resumable_sampler is not None else None
+        expected = len(self) if sampler is not None else None
         return self._tracked(super().__iter__(), expected)
 
     def _tracked(self, batches: Iterator[Any], expected: int | None) -> Iterator[Any]:
@@ -186,11 +195,11 @@ class DataPipeline:
         self._logged: set[str] = set()
 
     # -- logging ---------------------------------------------------------------------------------
-    def _note(self, line: str) -> None:
+    def _note(self, line: str, level: int = logging.INFO) -> None:
         """Log ``line`` once per process, on rank 0 only."""
         if self.rank == 0 and line not in self._logged:
             self._logged.add(line)
-            get_logger().info(line)
+            get_logger().log(level, line)
 
     # -- loaders ---------------------------------------------------------------------------------
     def dataloader(

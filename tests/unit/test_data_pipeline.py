@@ -397,3 +397,18 @@ class LazyFile(Dataset[int]):
             self.handle = open(self.path, "rb")  # noqa: SIM115 - kept open for the worker's lifetime
         self.handle.seek(i)
         return self.handle.read(1)[0]
+
+
+def test_reading_a_training_loader_twice_in_one_epoch_is_flagged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="launcher.runtime")
+    p = pipeline(world=1, batch_size=4)
+    loader = p.dataloader(Indices())
+    first, second = flat(loader), flat(loader)
+    assert first == second  # DistributedSampler semantics: the epoch decides the order
+    assert sum("read again in the same epoch" in r.getMessage() for r in caplog.records) == 1
+    caplog.clear()
+    fresh = pipeline(world=1, batch_size=4)
+    loader = fresh.dataloader(Indices())
+    for _ in fresh.epochs(2):
+        flat(loader)
+    assert not [r for r in caplog.records if "read again" in r.getMessage()]
