@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -116,13 +117,17 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="benchmarks/results/data_loading.json", help="where to write the figures")
     parser.add_argument("--batches", type=int, default=40, help="batches per timed pass (one epoch)")
     parser.add_argument("--repeats", type=int, default=5, help="kept rounds per run (one more is dropped)")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), _load()
     results = {
         "I/O-bound (2 ms sleep/item)": bench("io", IOBound(), batches=args.batches, repeats=args.repeats),
         "CPU-bound (~0.5 ms python/item)": bench("cpu", CPUBound(), batches=args.batches, repeats=args.repeats),
@@ -142,6 +147,8 @@ def main() -> int:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "platform": platform.platform(),
+            # Other work on the machine skews the CPU-bound figures most: record it.
+            "load_average_1min_before_after": [load_before, _load()],
         },
         "batch_size": BATCH,
         "batches_per_pass": args.batches,

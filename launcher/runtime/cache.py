@@ -33,7 +33,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
@@ -57,7 +56,7 @@ def item_bytes(item: Any) -> int:
     """An estimate of the memory an item holds (tensors and arrays by their data)."""
     if isinstance(item, torch.Tensor):
         return item.element_size() * item.nelement()
-    if isinstance(item, np.ndarray):
+    if isinstance(getattr(item, "nbytes", None), int):  # numpy arrays and the like
         return int(item.nbytes)
     if isinstance(item, (bytes, bytearray, str)):
         return len(item)

@@ -20,7 +20,6 @@ import pickle
 import types
 from typing import Any
 
-import numpy as np
 import torch
 
 
@@ -35,9 +34,14 @@ class _NullSink(io.RawIOBase):
 class _ProbePickler(pickle.Pickler):
     def persistent_id(self, obj: Any) -> Any:
         # Returned ids replace the object in the stream: tensors are not serialised.
-        if isinstance(obj, (torch.Tensor, torch.UntypedStorage, np.ndarray)):
+        if isinstance(obj, (torch.Tensor, torch.UntypedStorage)) or _is_ndarray(obj):
             return id(obj)
         return None
+
+
+def _is_ndarray(obj: Any) -> bool:
+    # By name: numpy is optional, and an array always pickles.
+    return type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray"
 
 
 def pickles(obj: Any) -> bool:

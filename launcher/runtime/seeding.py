@@ -15,23 +15,28 @@ Worker side: never imports the launch side.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 
 def worker_seed(seed: int, rank: int, worker_id: int, epoch: int) -> int:
-    """A 64-bit seed mixed from the four numbers (numpy's SeedSequence: no simple collisions)."""
-    state = np.random.SeedSequence([seed, rank, worker_id, epoch]).generate_state(2, dtype=np.uint32)
-    return int(state[0]) << 32 | int(state[1])
+    """A 63-bit seed hashed from the four numbers: no simple collisions (seed + worker would have)."""
+    text = f"{seed}:{rank}:{worker_id}:{epoch}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy and torch in this process."""
+    """Seed python ``random``, numpy (if installed: torch does not require it) and torch."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % 2**32)
+    except ImportError:
+        pass
     torch.manual_seed(seed)
 
 

@@ -412,3 +412,12 @@ def test_reading_a_training_loader_twice_in_one_epoch_is_flagged(caplog: pytest.
     for _ in fresh.epochs(2):
         flat(loader)
     assert not [r for r in caplog.records if "read again" in r.getMessage()]
+
+
+def test_making_loaders_leaves_the_default_start_method_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    context = multiprocessing.context._default_context  # type: ignore[attr-defined]
+    monkeypatch.setattr(context, "_actual_context", None)  # as in a fresh interpreter; restored after
+    pipeline().dataloader(Indices(), num_workers=2)  # checks picklability under the default method
+    assert multiprocessing.get_start_method(allow_none=True) is None
