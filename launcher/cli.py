@@ -64,7 +64,14 @@ def _check(args: list[str]) -> int:
     return EXIT_USAGE if failures(findings) else EXIT_OK
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check}
+def _bench_data(args: list[str]) -> int:
+    """``launcher bench-data job.yaml``: measure loader settings on the job's dataset."""
+    from launcher.bench.data_sweep import main as bench_main
+
+    return bench_main(args)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data}
 
 
 def _launch(args: list[str]) -> int:

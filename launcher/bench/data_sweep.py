@@ -24,7 +24,6 @@ Launch side. torch is imported inside the functions that need it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import random
 import statistics
@@ -364,17 +363,10 @@ def write_best(yaml_path: str | Path, best: LoaderSetting) -> dict[str, Any]:
 
 
 def read_data_settings(yaml_path: str | Path) -> DataSettings:
-    """The job file's ``data:`` section (only it: the full loader validates the rest)."""
-    try:
-        doc = yaml.safe_load(Path(yaml_path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{yaml_path}: cannot read the job file: {e}") from None
-    section = doc.get("data") or {}
-    known = {f.name for f in dataclasses.fields(DataSettings)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigError(f"{yaml_path}: data.{unknown[0]}: unknown key")
-    return DataSettings(**section)
+    """The job file's ``data:`` section, read and validated by the one config loader."""
+    from launcher.config import build_config, read_yaml_layer
+
+    return build_config([read_yaml_layer(Path(yaml_path))]).data
 
 
 def load_dataset(spec: str, search_path: Sequence[str | Path] = ()) -> Any:

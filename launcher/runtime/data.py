@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from launcher.errors import ConfigError
 from launcher.hostinfo import usable_cpus
+from launcher.runtime import progress
 from launcher.runtime.log import get_logger
 from launcher.runtime.pickling import unpicklable_part
 from launcher.runtime.sampling import ResumableDistributedSampler
@@ -147,6 +148,7 @@ class PipelineLoader(DataLoader[Any]):
             self._meter.add(now - start, now - last)
             last = now
             count += 1
+            progress.tick()  # loader iterations count as progress for the hang watchdog
             if sampler is not None:
                 # The last batch finishes the pass even before the loop asks for one more.
                 sampler.set_consumed(count * per_batch, finished=count == expected)
