@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import importlib
 import importlib.util
+import multiprocessing
 import os
 import runpy
 import signal
@@ -54,6 +55,9 @@ def run_worker(payload: WorkerPayload) -> Any:
         atexit._clear()  # handlers inherited from the server belong to the server
     if payload.start_method == "forkserver":
         _release_server_pipe()
+    # multiprocessing set this process's default start method to the launcher's way of starting
+    # workers; the user's code (DataLoaders included) gets the interpreter's default, as under torchrun.
+    multiprocessing.set_start_method(None, force=True)
     rank_dir = os.path.dirname(os.environ.get("TORCHELASTIC_ERROR_FILE", "")) or None
     if rank_dir:
         _connect_output(rank_dir)

@@ -58,7 +58,10 @@ def token() -> Iterator[str]:
 
 @pytest.fixture
 def run_env(token: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PET_", "TORCHELASTIC_", "LOGLEVEL"))}
+    # PET_START_METHOD=spawn stays: CI runs the multi-process tests a second time with it (what macOS
+    # and Windows will do); every other torchrun variable of the outer environment goes.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PET_", "TORCHELASTIC_", "LOGLEVEL")) or k == "PET_START_METHOD"}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                  "OMP_NUM_THREADS"):
         env.pop(name, None)
