@@ -7,6 +7,7 @@ re-parented to init) fails the test and is killed.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -54,6 +55,26 @@ def token() -> Iterator[str]:
         for process in alive:
             process.kill()
         assert not alive, f"processes left behind: {[p.pid for p in alive]}"
+
+
+@pytest.fixture
+def no_leftover_children() -> Iterator[None]:
+    """In-process tests: every child this test started (DataLoader workers...) is gone afterwards.
+
+    The multiprocessing helpers of the test process itself (resource tracker, forkserver) stay.
+    """
+    yield
+    gc.collect()  # drops loaders, whose iterators shut their workers down
+    helpers = ("resource_tracker", "forkserver")
+    children = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if not any(helper in " ".join(process.cmdline()) for helper in helpers):
+                children.append(process)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"worker processes left behind: {alive}"
 
 
 @pytest.fixture

@@ -5,11 +5,8 @@ Ranks are spawned processes (module-level functions, a FileStore: no ports).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 import torch
 import torch.distributed as dist
@@ -19,22 +16,10 @@ from torch.utils.data import TensorDataset
 from launcher.runtime.data import DataPipeline, gather_for_metrics
 from launcher.schema import DataSettings
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_leftover_children")]
 
 N = 10
 SAMPLES, FEATURES = 32, 3
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_children() -> Iterator[None]:
-    yield
-    gc.collect()
-    helpers = ("resource_tracker", "forkserver")
-    children = [
-        p for p in psutil.Process().children(recursive=True) if not any(h in " ".join(p.cmdline()) for h in helpers)
-    ]
-    _, alive = psutil.wait_procs(children, timeout=10)
-    assert not alive, f"processes left behind: {alive}"
 
 
 def _join(rank: int, world: int, tmp: str) -> DataPipeline:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -14,17 +11,9 @@ from launcher.bench import data_sweep
 from launcher.bench.data_sweep import LoaderSetting, grid, run_sweep, updated_yaml, write_best
 from launcher.errors import ConfigError
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_leftover_children")]
 
 GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_children() -> Iterator[None]:
-    yield
-    gc.collect()
-    _, alive = psutil.wait_procs(psutil.Process().children(recursive=True), timeout=10)
-    assert not alive, f"worker processes left behind: {alive}"
 
 
 def test_write_best_keeps_comments_and_order(tmp_path: Path) -> None:

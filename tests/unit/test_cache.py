@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 import pickle
-from collections.abc import Iterator
 
-import psutil
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from launcher.runtime.cache import CachedDataset, LFUCache
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_children() -> Iterator[None]:
-    yield
-    gc.collect()
-    _, alive = psutil.wait_procs(psutil.Process().children(recursive=True), timeout=10)
-    assert not alive, f"worker processes left behind: {alive}"
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_leftover_children")]
 
 
 class Counting(Dataset[torch.Tensor]):

@@ -6,8 +6,8 @@ workers use fork (fast) unless the test is about another start method.
 
 from __future__ import annotations
 
-import gc
 import logging
+import re
 import random
 import time
 import warnings
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pytest
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
@@ -27,23 +26,9 @@ from launcher.runtime.data import DataPipeline, gather_for_metrics
 from launcher.runtime.sampling import epoch_permutation
 from launcher.schema import DataSettings
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_leftover_children")]
 
 N = 23
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_children() -> Iterator[None]:
-    yield
-    gc.collect()  # drops loaders, whose iterators shut their workers down
-    helpers = ("resource_tracker", "forkserver")
-    children = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if not any(h in " ".join(p.cmdline()) for h in helpers)
-    ]
-    _, alive = psutil.wait_procs(children, timeout=10)
-    assert not alive, f"worker processes left behind: {alive}"
 
 
 class Indices(Dataset[int]):
@@ -333,7 +318,8 @@ def test_uneven_shards_and_the_worker_choice_are_logged_once_on_rank_0(
         p.dataloader(Indices())
     messages = [r.getMessage() for r in caplog.records]
     assert sum("even_shards=pad: 23 samples over 2 ranks: 1 repeated" in m for m in messages) == 1
-    assert sum("num_workers=0 (auto)" in m for m in messages) == 1
+    # The count itself depends on how fast the probe ran on this (shared) machine: not asserted here.
+    assert sum(re.search(r"num_workers=\d+ \(auto\)", m) is not None for m in messages) == 1
 
 
 def test_torch_excessive_worker_warning_becomes_one_line(caplog: pytest.LogCaptureFixture) -> None:
