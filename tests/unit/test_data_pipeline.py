@@ -7,8 +7,8 @@ workers use fork (fast) unless the test is about another start method.
 from __future__ import annotations
 
 import logging
-import re
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterator
