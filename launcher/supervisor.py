@@ -40,8 +40,8 @@ PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocess
 def start_worker_server(plan: LaunchPlan) -> None:
     """Start the forkserver that preloads torch, before this process imports torch.
 
-    Its import then overlaps with ours. The server reads the environment once,
-    at start, so the plan's thread count is set first.
+    Its import then overlaps with ours. The server reads the environment once, at
+    start: what the workers need on top of it travels in their payload.
     """
     if plan.start.method != "forkserver":
         return
