@@ -69,7 +69,7 @@ def test_yaml_needs_an_entrypoint_and_no_module_switch(tmp_path):
     (tmp_path / "job.yaml").write_text("seed: 1\n")
     with pytest.raises(ConfigError, match="entrypoint: missing"):
         load_job(parse_flags([str(tmp_path / "job.yaml")], {}))
-    with pytest.raises(UsageError, match="-m cannot run a .yaml job"):
+    with pytest.raises(UsageError, match=r"-m cannot run a \.yaml job"):
         load_job(parse_flags(["-m", str(tmp_path / "job.yaml")], {}))
 
 
