@@ -197,10 +197,10 @@ class DataPipeline:
         self._logged: set[str] = set()
 
     # -- logging ---------------------------------------------------------------------------------
-    def _note(self, line: str, level: int = logging.INFO) -> None:
-        """Log ``line`` once per process, on rank 0 only."""
-        if self.rank == 0 and line not in self._logged:
-            self._logged.add(line)
+    def _note(self, line: str, level: int = logging.INFO, key: str | None = None) -> None:
+        """Log ``line`` once per process (or once per ``key``: e.g. measured figures vary), on rank 0 only."""
+        if self.rank == 0 and (key or line) not in self._logged:
+            self._logged.add(key or line)
             get_logger().log(level, line)
 
     # -- loaders ---------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ class DataPipeline:
                 dataset, local_world_size=self.local_world_size, batch_size=batch_size, batches=batches
             )
             num_workers = choice.num_workers
-            self._note(choice.reason)
+            self._note(choice.reason, key="num_workers auto")
         kwargs: dict[str, Any] = {
             "batch_size": batch_size,
             "drop_last": drop_last,
