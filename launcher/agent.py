@@ -69,6 +69,14 @@ class HangReport:
     idle: float  # seconds since the rank's last progress (or since start)
 
 
+def _failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:
+    """Elastic's record of a failed worker; an unreadable error file (a user's own) is ignored."""
+    try:
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file=error_file)
+    except (ValueError, OSError):
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file="")
+
+
 class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
                  router: OutputRouter | None, reaper: Reaper, hang: HangPolicy | None,
@@ -189,9 +197,7 @@ class LauncherAgent(LocalElasticAgent):
         self._note_exits(processes)
         self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
         failures = {
-            worker_group.workers[i].global_rank: ProcessFailure(
-                local_rank=i, pid=p.pid, exitcode=p.exitcode, error_file=self._pcontext.error_files[i]
-            )
+            worker_group.workers[i].global_rank: _failure(i, p.pid, p.exitcode, self._pcontext.error_files[i])
             for i, p in enumerate(processes)
             if p.exitcode not in (None, 0)
         }

@@ -119,9 +119,11 @@ def _report_failure(error: BaseException) -> None:
             "extraInfo": {"py_callstack": text, "timestamp": str(int(now)), "time": now},
         }
     }
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
+    partial = f"{path}.partial"
+    try:  # whole or absent: the rank may be killed while writing
+        with open(partial, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
+        os.replace(partial, path)
     except OSError:
         pass
 
