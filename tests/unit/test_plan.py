@@ -138,11 +138,3 @@ def test_dry_run_text_matches_golden():
 def test_target_forms(text, expected):
     assert parse_target(text, base=Path("/work")) == expected
 
-
-def test_a_corrupt_error_file_does_not_break_the_summary(tmp_path):
-    from launcher.agent import _failure
-
-    broken = tmp_path / "error.json"
-    broken.write_text("")  # a rank killed while writing, or a user's own file
-    failure = _failure(1, 1234, 1, str(broken))
-    assert failure.exitcode == 1 and failure.local_rank == 1
