@@ -323,6 +323,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def describe_machine(facts: Mapping[str, Any]) -> str:
+    """One line for a report: the hardware, the versions, and which launcher was measured."""
+    source = facts.get("launcher") or {}
+    state = " (with uncommitted changes)" if source.get("dirty") else ""
+    return (f"{facts['cores']} cores ({facts['usable_cpus']} usable, cgroup cpu.max {facts['cpu_quota']}), "
+            f"{facts['cpu_model']}, {facts['memory_gib']} GiB; {facts['platform']}; "
+            f"Python {facts['python']}, torch {facts['torch']}; "
+            f"launcher from {source.get('path')} at {str(source.get('commit'))[:10]}{state}")
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)

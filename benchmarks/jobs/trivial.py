@@ -13,10 +13,11 @@ import time
 
 
 def mark(name: str) -> None:
+    """The launch profile's format (``benchmarks/launch_marks``), without importing it."""
     where = os.environ.get("LAUNCHER_BENCH_MARKS")
     if where:
-        with open(os.path.join(where, f"job-{os.getpid()}.marks"), "a") as out:
-            out.write(f"{name} {os.environ.get('RANK', '?')} {time.time()!r}\n")
+        with open(os.path.join(where, f"marks-{os.getpid()}.tsv"), "a") as out:
+            out.write(f"{time.time()!r}\t{os.environ.get('RANK', '-')}\tjob: {name}\n")
 
 
 mark("script start")
