@@ -152,7 +152,9 @@ def leftover_run(side: str) -> dict[str, Any]:
             result["workers_alive_after_10s"] = sum(p.pid in workers for p in alive)
             result["killed_afterwards"] = kill_tagged(tag)
 
-        run_job([*SIDES[side], job("failing.py"), "hold", where], timeout=120, while_running=kill_launcher)
+        cmd = [*SIDES[side], job("failing.py"), "hold", where]
+        run = run_job(cmd, timeout=120, while_running=kill_launcher)
+    result["tmp_left"] = list(run.tmp_left)
     return result
 
 
@@ -193,12 +195,24 @@ def render(data: dict[str, Any]) -> str:
     left = []
     for side, name in (("ours", "ours"), ("anchor", "torchrun")):
         for r in data["leftovers"][side]:
-            gone = f", all gone after {r['gone_after']:.2f} s" if r["gone_after"] is not None else ""
-            left.append([name, r["processes_before"], r["alive_after_10s"], r["workers_alive_after_10s"],
-                         gone[2:]])
+            gone = f"{r['gone_after']:.2f} s" if r["gone_after"] is not None else "–"
+            tmp = ", ".join(f"`{e}`" for e in r["tmp_left"]) or "nothing"
+            counts = [r["processes_before"], r["alive_after_10s"], r["workers_alive_after_10s"]]
+            left.append([name, *counts, gone, tmp])
     left_table = markdown_table(["launcher SIGKILLed", "job processes before", "alive after 10 s",
-                                 "of which workers", "note"], left)
-    return f"{head}\n\n{table}\n\nAfter a SIGKILL of the launcher itself (one row per run):\n\n{left_table}"
+                                 "of which workers", "gone after", "left in TMPDIR"], left)
+    return (f"{head}\n\n{table}\n\n{tmp_note(data['cases'])}\n\n"
+            "After a SIGKILL of the launcher itself (one row per run; leftovers killed afterwards):\n\n"
+            f"{left_table}")
+
+
+def tmp_note(cases: Sequence[dict[str, Any]]) -> str:
+    parts = []
+    for side, name in (("ours", "ours"), ("anchor", "torchrun")):
+        runs = [run for c in cases for run in c[side]["tmp_left"]]
+        example = next((f" (e.g. `{run[0]}`)" for run in runs if run), "")
+        parts.append(f"{name}: {sum(bool(run) for run in runs)} of {len(runs)} runs left something{example}")
+    return "Left in the job's TMPDIR after the failure runs: " + "; ".join(parts) + "."
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from benchmarks.common import (
     LAUNCHER,
     PYTHON,
     TORCHRUN,
+    JobRun,
     expect_success,
     job,
     markdown_table,
@@ -36,8 +37,8 @@ IMPORT_TARGET_MS = 50.0
 CHEAP_RUNS = 4  # --help and import runs are short: this many times more measured runs
 
 
-def timed(cmd: Sequence[str]) -> float:
-    return expect_success(run_job(cmd), " ".join(cmd)).seconds
+def timed(cmd: Sequence[str]) -> JobRun:
+    return expect_success(run_job(cmd), " ".join(cmd))
 
 
 def job_cases(nprocs: int) -> list[tuple[str, list[str], list[str]]]:
@@ -53,8 +54,11 @@ def job_cases(nprocs: int) -> list[tuple[str, list[str], list[str]]]:
 
 def compare(ours: Sequence[str], anchor: Sequence[str], runs: int, label: str) -> dict[str, Any]:
     kept_ours, kept_anchor = ours_vs_anchor(lambda: timed(ours), lambda: timed(anchor), runs, label)
-    result = {"ours": summary(kept_ours), "anchor": summary(kept_anchor),
+    result = {"ours": summary([r.seconds for r in kept_ours]),
+              "anchor": summary([r.seconds for r in kept_anchor]),
               "ours_command": list(ours), "anchor_command": list(anchor)}
+    for side, kept in (("ours", kept_ours), ("anchor", kept_anchor)):
+        result[side]["tmp_left"] = [list(r.tmp_left) for r in kept]
     result["ratio"] = ratio(result["ours"]["median"], result["anchor"]["median"])
     return result
 
@@ -93,7 +97,20 @@ def render(data: dict[str, Any]) -> str:
     head = (f"Launch overhead: medians of {runs} runs per side for jobs, {cheap} for `--help`/import "
             "(first run dropped, interleaved); seconds until the command exited and all its processes "
             "were gone.")
-    return head + "\n\n" + markdown_table(["case", "ours (s)", "torchrun (s)", "ratio", "target", ""], rows)
+    table = markdown_table(["case", "ours (s)", "torchrun (s)", "ratio", "target", ""], rows)
+    return f"{head}\n\n{table}\n\n{tmp_note(data['jobs'])}"
+
+
+def tmp_note(rows: Sequence[dict[str, Any]]) -> str:
+    """What the job runs left in their TMPDIR (each run had its own)."""
+    parts = []
+    for side, name in (("ours", "ours"), ("anchor", "torchrun")):
+        left = [entry for r in rows for run in r[side]["tmp_left"] for entry in run]
+        runs = sum(len(r[side]["tmp_left"]) for r in rows)
+        dirty = sum(bool(run) for r in rows for run in r[side]["tmp_left"])
+        example = f" (e.g. `{left[0]}`)" if left else ""
+        parts.append(f"{name}: {dirty} of {runs} runs left something{example}")
+    return "Left in the job's TMPDIR after the trivial-job runs: " + "; ".join(parts) + "."
 
 
 def main(argv: Sequence[str] | None = None) -> int:

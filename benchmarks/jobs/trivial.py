@@ -25,6 +25,8 @@ mark("script start")
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
+mark("torch imported")
+
 
 def work(ctx: object = None, hold: float = 0.0) -> None:
     """One all_reduce on a process group that is already initialised; optionally hold."""

@@ -35,12 +35,19 @@ if __name__ == "__main__":
     def quiet_then_wrap_agent(environ: Mapping[str, str]) -> None:
         """Called right after _run_agent's torch imports: the agent class exists now."""
         mark("launcher: torch + elastic + agent imported")
-        from launcher.agent import LauncherAgent
+        import multiprocessing.process
+
+        import torch.distributed.elastic.agent.server.local_elastic_agent as local_agent
+
+        from launcher.agent import LauncherAgent, RunLogsSpecs
 
         for name, label in (("_rendezvous", "agent: rendezvous"), ("_start_workers", "agent: start workers"),
                             ("_monitor_workers", "agent: monitor"), ("_exit_barrier", "agent: exit barrier"),
                             ("run", "agent: run")):
             wrap(LauncherAgent, name, label)
+        wrap(RunLogsSpecs, "reify", "agent: log and output setup")
+        wrap(local_agent, "start_processes", "agent: start_processes")
+        wrap(multiprocessing.process.BaseProcess, "start", "agent: one Process.start")
         quiet(environ)
 
     supervisor.quiet_engine_logs = quiet_then_wrap_agent
