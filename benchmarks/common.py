@@ -100,7 +100,7 @@ def kill_tagged(tag: str) -> int:
 
 def tree_pss(root: psutil.Process) -> list[tuple[int, str, int, int]]:
     """(pid, role, PSS, RSS) of ``root`` and all its descendants; processes that vanish are skipped."""
-    rows = []
+    rows: list[tuple[int, str, int, int]] = []
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:

@@ -54,9 +54,9 @@ def job_cases(nprocs: int) -> list[tuple[str, list[str], list[str]]]:
 
 def compare(ours: Sequence[str], anchor: Sequence[str], runs: int, label: str) -> dict[str, Any]:
     kept_ours, kept_anchor = ours_vs_anchor(lambda: timed(ours), lambda: timed(anchor), runs, label)
-    result = {"ours": summary([r.seconds for r in kept_ours]),
-              "anchor": summary([r.seconds for r in kept_anchor]),
-              "ours_command": list(ours), "anchor_command": list(anchor)}
+    result: dict[str, Any] = {"ours": summary([r.seconds for r in kept_ours]),
+                              "anchor": summary([r.seconds for r in kept_anchor]),
+                              "ours_command": list(ours), "anchor_command": list(anchor)}
     for side, kept in (("ours", kept_ours), ("anchor", kept_anchor)):
         result[side]["tmp_left"] = [list(r.tmp_left) for r in kept]
     result["ratio"] = ratio(result["ours"]["median"], result["anchor"]["median"])

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,8 @@ def measure(runs: int) -> list[dict[str, Any]]:
     for nprocs in NPROCS:
         ours = [PYTHON, profiled, "--nprocs", str(nprocs), job("trivial.py")]
         anchor = [*TORCHRUN, "--standalone", "--nproc-per-node", str(nprocs), job("trivial.py")]
-        kept_ours, kept_anchor = ours_vs_anchor(lambda c=ours: marked_run(c), lambda c=anchor: marked_run(c),
-                                                runs, f"profile x{nprocs}")
+        kept_ours, kept_anchor = ours_vs_anchor(partial(marked_run, ours), partial(marked_run, anchor), runs,
+                                                f"profile x{nprocs}")
         cases.append({
             "nprocs": nprocs, "runs": runs, "ours_command": ours, "anchor_command": anchor,
             "phases": phases(kept_ours), "timeline": timeline(kept_ours),
