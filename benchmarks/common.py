@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -288,13 +289,45 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    """Apply the common options (``--launcher-path``); returns the measured runs per variant."""
+    """Apply the common options (``--launcher-path``); returns the measured runs per variant.
+
+    Also starts the count of CPU time spent by other processes (see ``contention``).
+    """
+    global _baseline, _load_start
+    _baseline, _load_start = _cpu_snapshot(), os.getloadavg()
     if args.launcher_path:
         use_launcher_from(args.launcher_path)
     runs = 2 if args.quick else args.runs
     if runs < 1:
         raise SystemExit("--runs must be at least 1")
     return runs
+
+
+_baseline: tuple[float, float, float] | None = None  # (wall, machine busy CPU s, our CPU s incl. children)
+_load_start: tuple[float, float, float] | None = None
+
+
+def _cpu_snapshot() -> tuple[float, float, float]:
+    times = psutil.cpu_times()
+    busy = sum(getattr(times, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    ours = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return time.monotonic(), busy, ours
+
+
+def contention() -> dict[str, float] | None:
+    """Share of the machine's CPUs that other processes kept busy since ``prepare``.
+
+    Machine-wide busy time minus this process and the children it reaped (the
+    jobs: orphans re-parented to init are not counted as ours). A noisy
+    neighbour shows here; ratios taken while it is high are less reliable.
+    """
+    if _baseline is None:
+        return None
+    wall, busy, ours = (after - before for after, before in zip(_cpu_snapshot(), _baseline, strict=True))
+    capacity = wall * (os.cpu_count() or 1)
+    return {"seconds": round(wall, 1), "ours_cpu_share": round(ours / capacity, 3),
+            "others_cpu_share": round(max(0.0, busy - ours) / capacity, 3)}
 
 
 def use_launcher_from(checkout: str) -> None:
@@ -386,11 +419,23 @@ def write_json(name: str, data: Mapping[str, Any], path: str | None, argv: Seque
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": [PYTHON, "-m", f"benchmarks.{name}", *argv],
         "machine": machine(),
-        "load_average_end": os.getloadavg(),  # 1, 5, 15 min: other work on the machine shows here
+        "load_average_start": _load_start,  # 1, 5, 15 min: other work on the machine shows here
+        "load_average_end": os.getloadavg(),
+        "cpu": contention(),
         **data,
     }
     target.write_text(json.dumps(document, indent=2) + "\n")
     return target
+
+
+def finish(name: str, data: Mapping[str, Any], args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Print how busy the machine was, write the JSON, print where; the benchmark's exit code."""
+    cpu = contention()
+    if cpu is not None:
+        print(f"\nCPU while this ran ({cpu['seconds']:.0f} s): the benchmarked commands "
+              f"{cpu['ours_cpu_share']:.0%} of the machine, other processes {cpu['others_cpu_share']:.0%}.")
+    print(f"\nJSON: {write_json(name, data, args.json, argv)}")
+    return 0
 
 
 def job(name: str) -> str:

@@ -28,6 +28,7 @@ from benchmarks.common import (
     TORCHRUN,
     JobError,
     Variant,
+    finish,
     interleave,
     job,
     kill_tagged,
@@ -39,7 +40,6 @@ from benchmarks.common import (
     summary,
     tagged_processes,
     verdict,
-    write_json,
 )
 
 NAME = "failure_latency"
@@ -224,12 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--leftover-runs", type=int, default=2, help="runs per side of the launcher-SIGKILL case")
     args = p.parse_args(argv)
     runs = prepare(args)
-    load = os.getloadavg()
     data = measure(runs, 1 if args.quick else args.leftover_runs)
-    data["load_average_start"] = load
     print(render(data))
-    print(f"\nJSON: {write_json(NAME, data, args.json, argv)}")
-    return 0
+    return finish(NAME, data, args, argv)
 
 
 if __name__ == "__main__":

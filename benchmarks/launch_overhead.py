@@ -7,7 +7,6 @@ started is gone. Targets (issue 7): 0.6x torchrun at 2 processes, 0.4x at 4;
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from benchmarks.common import (
     TORCHRUN,
     JobRun,
     expect_success,
+    finish,
     job,
     markdown_table,
     ours_vs_anchor,
@@ -27,7 +27,6 @@ from benchmarks.common import (
     run_job,
     summary,
     verdict,
-    write_json,
 )
 
 NAME = "launch_overhead"
@@ -117,12 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     runs = prepare(args)
-    load = os.getloadavg()
     data = measure(runs)
-    data["load_average_start"] = load
     print(render(data))
-    print(f"\nJSON: {write_json(NAME, data, args.json, argv)}")
-    return 0
+    return finish(NAME, data, args, argv)
 
 
 if __name__ == "__main__":

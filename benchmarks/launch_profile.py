@@ -24,13 +24,13 @@ from benchmarks.common import (
     PYTHON,
     TORCHRUN,
     expect_success,
+    finish,
     job,
     markdown_table,
     ours_vs_anchor,
     parser,
     prepare,
     run_job,
-    write_json,
 )
 
 NAME = "launch_profile"
@@ -154,11 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     runs = prepare(args)
-    load = os.getloadavg()
     cases = measure(runs)
     print(render(cases))
-    print(f"\nJSON: {write_json(NAME, {'cases': cases, 'load_average_start': load}, args.json, argv)}")
-    return 0
+    return finish(NAME, {"cases": cases}, args, argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ only (PSS). Target (issue 7): at most 0.5x torchrun's peak.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from benchmarks.common import (
     TORCHRUN,
     JobRun,
     expect_success,
+    finish,
     job,
     markdown_table,
     ours_vs_anchor,
@@ -28,7 +28,6 @@ from benchmarks.common import (
     run_job,
     summary,
     verdict,
-    write_json,
 )
 
 NAME = "memory"
@@ -91,12 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("memory: PSS needs Linux; skipped", file=sys.stderr)
         return 0
     runs = prepare(args)
-    load = os.getloadavg()
     data = measure(runs)
-    data["load_average_start"] = load
     print(render(data))
-    print(f"\nJSON: {write_json(NAME, data, args.json, argv)}")
-    return 0
+    return finish(NAME, data, args, argv)
 
 
 if __name__ == "__main__":
