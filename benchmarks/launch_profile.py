@@ -1,0 +1,163 @@
+"""Where the launch time goes: a timeline of the trivial job under our launcher, torchrun's beside it.
+
+Ours runs in-process through ``launch_marks/launcher_main.py`` (``python -m
+launcher`` with timestamps around its steps; the forkserver and the workers
+mark theirs through two modules added to its preload). torchrun runs as
+usual; only the job script marks its steps. Offsets are ms since the command
+was started; medians over the measured runs (first dropped, interleaved).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    BENCH_DIR,
+    PYTHON,
+    TORCHRUN,
+    expect_success,
+    finish,
+    job,
+    markdown_table,
+    ours_vs_anchor,
+    parser,
+    prepare,
+    run_job,
+)
+
+NAME = "launch_profile"
+NPROCS = (2, 4)
+MARKS_VAR = "LAUNCHER_BENCH_MARKS"
+START, EXITED, GONE = "harness: command started", "harness: launcher exited", "harness: all processes gone"
+F, L = "first", "last"
+# (phase, (from event, first/last), (to event, first/last)); per-rank events have a first and a last rank.
+PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
+    ("python start, import launcher.cli", (START, F), ("launcher: launcher.cli imported", F)),
+    ("flags, config, plan, preflight", ("launcher: flags, config, plan, preflight start", F),
+     ("launcher: flags, config, plan, preflight end", F)),
+    ("start forkserver + resource tracker (returns at once)", ("launcher: start forkserver start", F),
+     ("launcher: start forkserver end", F)),
+    ("parent: import torch, elastic, agent", ("launcher: run_agent (imports torch, elastic) start", F),
+     ("launcher: torch + elastic + agent imported", F)),
+    ("server: interpreter start", ("launcher: start forkserver end", F), ("server: preload starts", F)),
+    ("server: preload torch, launcher (overlaps the parent's import)", ("server: preload starts", F),
+     ("server: preload done", F)),
+    ("agent: rendezvous", ("agent: rendezvous start", F), ("agent: rendezvous end", F)),
+    ("agent: start workers (request → all started)", ("agent: start workers start", F),
+     ("agent: start workers end", F)),
+    ("worker: fork → bootstrap entered (last rank)", ("agent: start workers start", F),
+     ("worker: run_worker start", L)),
+    ("worker: bootstrap → job script starts (last rank)", ("worker: run_worker start", L),
+     ("job: script start", L)),
+    ("job: init_process_group (last rank)", ("job: script start", L), ("job: init_process_group done", L)),
+    ("job: all_reduce + destroy (last rank)", ("job: init_process_group done", L), ("job: destroy done", L)),
+    ("worker: job done → run_worker returns", ("job: destroy done", L), ("worker: run_worker end", L)),
+    ("agent: sees every exit", ("worker: run_worker end", L), ("agent: monitor end", L)),
+    ("agent: exit barrier, run returns", ("agent: monitor end", L), ("agent: run end", F)),
+    ("stop forkserver, remove temp dir", ("agent: run end", F), ("launcher: run_plan end", F)),
+    ("summary, exit function, os._exit", ("launcher: run_plan end", F), (EXITED, F)),
+    ("launcher exited → all processes gone", (EXITED, F), (GONE, F)),
+    ("total", (START, F), (GONE, F)),
+)
+COMPARED = (("job: script start", F), ("job: script start", L), ("job: init_process_group done", L),
+            ("job: destroy done", L), (EXITED, F), (GONE, F))
+
+
+def marked_run(cmd: Sequence[str]) -> dict[str, list[float]]:
+    """Run ``cmd`` once; every event's offsets (ms since start), sorted."""
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(BENCH_DIR)) if p)
+    with tempfile.TemporaryDirectory(prefix="launcher-bench-marks-") as marks:
+        run = expect_success(run_job(cmd, env={MARKS_VAR: marks, "PYTHONPATH": path}), " ".join(cmd))
+        start = run.exited_at - run.exit_seconds
+        events: dict[str, list[float]] = defaultdict(list)
+        for file in Path(marks).glob("marks-*.tsv"):
+            for line in file.read_text().splitlines():
+                stamp, _, label = line.split("\t", 2)
+                events[label].append((float(stamp) - start) * 1000)
+    events[START] = [0.0]
+    events[EXITED] = [run.exit_seconds * 1000]
+    events[GONE] = [run.seconds * 1000]
+    return {label: sorted(times) for label, times in events.items()}
+
+
+def at(events: dict[str, list[float]], point: tuple[str, str]) -> float | None:
+    times = events.get(point[0])
+    if not times:
+        return None
+    return times[0] if point[1] == F else times[-1]
+
+
+def median_at(runs: list[dict[str, list[float]]], point: tuple[str, str]) -> float | None:
+    values = [v for r in runs if (v := at(r, point)) is not None]
+    return statistics.median(values) if values else None
+
+
+def phases(runs: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
+    rows = []
+    for name, begin, end in PHASES:
+        spans = [e - b for r in runs if (b := at(r, begin)) is not None and (e := at(r, end)) is not None]
+        rows.append({"phase": name, "from": begin, "to": end, "begin_ms": median_at(runs, begin),
+                     "ms": statistics.median(spans) if spans else None})
+    return rows
+
+
+def timeline(runs: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
+    labels = sorted({label for r in runs for label in r}, key=lambda lb: median_at(runs, (lb, F)) or 0.0)
+    return [{"event": label, "first_ms": median_at(runs, (label, F)), "last_ms": median_at(runs, (label, L)),
+             "count": statistics.median([len(r.get(label, [])) for r in runs])} for label in labels]
+
+
+def measure(runs: int) -> list[dict[str, Any]]:
+    profiled = str(BENCH_DIR / "launch_marks" / "launcher_main.py")
+    cases = []
+    for nprocs in NPROCS:
+        ours = [PYTHON, profiled, "--nprocs", str(nprocs), job("trivial.py")]
+        anchor = [*TORCHRUN, "--standalone", "--nproc-per-node", str(nprocs), job("trivial.py")]
+        kept_ours, kept_anchor = ours_vs_anchor(partial(marked_run, ours), partial(marked_run, anchor), runs,
+                                                f"profile x{nprocs}")
+        cases.append({
+            "nprocs": nprocs, "runs": runs, "ours_command": ours, "anchor_command": anchor,
+            "phases": phases(kept_ours), "timeline": timeline(kept_ours),
+            "compared": [{"event": f"{label} ({which} rank)" if label.startswith("job") else label,
+                          "ours_ms": median_at(kept_ours, (label, which)),
+                          "torchrun_ms": median_at(kept_anchor, (label, which))}
+                         for label, which in COMPARED],
+        })
+    return cases
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def render(cases: list[dict[str, Any]]) -> str:
+    parts = [f"Launch profile (ours, script entrypoint): medians of {cases[0]['runs']} runs, first dropped; "
+             "ms. Phases overlap: the parent's torch import runs while the server preloads."]
+    for case in cases:
+        rows = [[p["phase"], _ms(p["begin_ms"]), _ms(p["ms"])] for p in case["phases"]]
+        table = markdown_table(["phase", "starts at", "takes"], rows)
+        parts.append(f"**{case['nprocs']} processes**\n\n{table}")
+        rows = [[c["event"], _ms(c["ours_ms"]), _ms(c["torchrun_ms"])] for c in case["compared"]]
+        parts.append(markdown_table(["job event", "ours (ms from start)", "torchrun (ms from start)"], rows))
+    return "\n\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    runs = prepare(args)
+    cases = measure(runs)
+    print(render(cases))
+    return finish(NAME, {"cases": cases}, args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
