@@ -1,10 +1,12 @@
 """The reaper: a tiny process (no torch) that makes sure no worker outlives the launcher.
 
-The launcher starts it first and writes each worker's pid to its stdin. When
-stdin reaches EOF, because the launcher finished or died (even by SIGKILL), it
-kills every worker's process group: the workers and their own children
-(DataLoader workers, subprocesses), whatever start method made them. It
-ignores SIGINT and SIGTERM, which are the launcher's to handle.
+The launcher starts it first and writes to its stdin each worker's pid, and the
+temporary folders it made. When stdin reaches EOF, because the launcher
+finished or died (even by SIGKILL), it kills every worker's process group (the
+workers and their own children: DataLoader workers, subprocesses), whatever
+start method made them; if the launcher died without saying "done", it also
+removes those folders, so that nothing is left in /tmp.
+It ignores SIGINT and SIGTERM, which are the launcher's to handle.
 
 Run as ``python -m launcher.reaper``; ``Reaper`` is the launcher's handle.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,9 +39,21 @@ def main() -> None:
     for name in ("SIGINT", "SIGTERM"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
-    pids = {int(line) for line in sys.stdin.buffer if line.strip().isdigit()}  # until EOF
+    pids: set[int] = set()
+    folders: list[str] = []
+    done = False
+    for raw in sys.stdin.buffer:  # until EOF
+        kind, _, value = raw.decode("utf-8", "surrogateescape").rstrip("\n").partition(" ")
+        if kind == "pid" and value.isdigit():
+            pids.add(int(value))
+        elif kind == "dir" and value:
+            folders.append(value)
+        elif kind == "done":
+            done = True  # the launcher cleans its own folders
     for pid in pids:
         signal_group(pid, KILL)
+    for folder in [] if done else folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Reaper:
@@ -50,14 +65,23 @@ class Reaper:
         )
 
     def watch(self, pids: list[int]) -> None:
+        """Worker pids, each the leader of its process group."""
+        self._send([f"pid {pid}" for pid in pids])
+
+    def remove_if_abandoned(self, folder: str) -> None:
+        """A temporary folder to remove if the launcher dies before it could."""
+        self._send([f"dir {folder}"])
+
+    def _send(self, lines: list[str]) -> None:
         assert self._process.stdin is not None
         with contextlib.suppress(BrokenPipeError):
-            self._process.stdin.write("".join(f"{pid}\n" for pid in pids).encode())
+            self._process.stdin.write("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape"))
             self._process.stdin.flush()
 
     def close(self) -> None:
         """EOF: the reaper kills whatever is left of the worker groups and exits."""
         assert self._process.stdin is not None
+        self._send(["done"])
         with contextlib.suppress(BrokenPipeError):
             self._process.stdin.close()
         self._process.wait(timeout=10)

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import signal
@@ -89,6 +90,9 @@ def run_plan(plan: LaunchPlan) -> RunResult:
     start_worker_server(plan)
     reaper = Reaper()
     private_dir = None if plan.log_dir else tempfile.mkdtemp(prefix="launcher-")
+    for folder in (private_dir, multiprocessing.util.get_temp_dir() if plan.start.method == "forkserver" else None):
+        if folder is not None:  # removed by the reaper if this process is killed
+            reaper.remove_if_abandoned(folder)
     router = OutputRouter(output_policy(plan)) if fifos_supported() else None
     try:
         result = _run_agent(plan, plan.log_dir or str(private_dir), router, reaper)

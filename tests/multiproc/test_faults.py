@@ -134,3 +134,15 @@ def test_restarts_run_out(tmp_path, launcher):
     script.write_text("import sys\nsys.exit(7)\n")
     ran = launcher(["--max-restarts", 1, "--nprocs", 2, script], cwd=tmp_path)
     assert ran.returncode == 7 and ran.stderr.count("restarting the workers") == 1
+
+
+def test_launcher_sigkilled_leaves_no_temporary_folders(tmp_path, run_env):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = _start(tmp_path, {**run_env, "TMPDIR": str(scratch)}, "--nprocs", "2", "faults.py", "wait",
+                     str(tmp_path))
+    process.kill()
+    process.communicate(timeout=30)
+    _, alive = psutil.wait_procs(processes_with_token(run_env[TOKEN_VARIABLE]), timeout=10)
+    assert alive == []
+    assert list(scratch.iterdir()) == []  # the reaper removed the private dir and multiprocessing's
