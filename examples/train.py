@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import TensorDataset
 
 
 def spirals(samples_per_class: int = 400, classes: int = 3, seed: int = 0) -> TensorDataset:
@@ -31,16 +31,14 @@ def spirals(samples_per_class: int = 400, classes: int = 3, seed: int = 0) -> Te
 
 def main(ctx, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  # type: ignore[no-untyped-def]
     dataset = spirals(seed=ctx.seed or 0)
-    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, seed=ctx.seed or 0)
-    loader = DataLoader(dataset, batch_size=ctx.config.data.batch_size, sampler=sampler)
+    loader = ctx.dataloader(dataset)  # this rank's shard (DistributedSampler), batch_size from data:
     model = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
     model = DistributedDataParallel(model.to(ctx.device))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     ctx.print(f"training on {ctx.world_size} process(es), backend {ctx.backend}, {len(dataset)} samples")
     mean_loss = float("nan")
-    for epoch in range(epochs):
-        sampler.set_epoch(epoch)
+    for epoch in ctx.epochs(epochs):  # sets the epoch on every loader: a new shuffle each epoch
         totals = torch.zeros(3, device=ctx.device)  # loss sum, correct, count
         for inputs, targets in loader:
             inputs, targets = inputs.to(ctx.device), targets.to(ctx.device)
@@ -49,6 +47,7 @@ def main(ctx, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  #
             loss = loss_fn(logits, targets)
             loss.backward()
             optimizer.step()
+            ctx.step()  # progress, for the hang watchdog
             totals += torch.stack([loss.detach() * len(targets), (logits.argmax(1) == targets).sum(),
                                    torch.tensor(len(targets), device=ctx.device)])
         dist.all_reduce(totals)

@@ -1,48 +1,119 @@
 """Elastic's LocalElasticAgent with the launcher's process-stopping policy.
 
-Subclassed, not copied: the agent waits on worker exits (a failure is seen
-when it happens, not at the next poll), stops workers with the plan's grace
-period instead of a fixed 30 s, and writes logs where the plan says, with no
-``torchelastic_*`` directory left in /tmp. Imports torch: launch side.
+Subclassed, not copied. What changes:
+- the agent waits on worker exits (a failure is seen when it happens, not at the next poll);
+- when a rank fails, the others are stopped at once: SIGTERM to each worker's process group, the
+  plan's grace period, then SIGKILL to every group (DataLoader workers included); a second signal
+  to the launcher skips the grace period; every failed rank is reported, not only the first;
+- the hang watchdog: a rank without progress (output, ``ctx.step()``, loader iterations) for the
+  timeout gets every rank's stacks dumped (SIGUSR1 → faulthandler) and the job stopped;
+- per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
+  with FIFOs that route worker output through the launcher (``output.py``).
+Imports torch: launch side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.connection
 import os
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, ProcessFailure
+from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalException
+
+from launcher.bootstrap import PROGRESS_FILE
+from launcher.output import OutputRouter
+from launcher.reaper import KILL, Reaper, signal_group
 
 
 class RunLogsSpecs(DefaultLogsSpecs):
-    """Per-rank files at ``<log_dir>/attempt_<n>/<local_rank>/``: no random subfolder."""
+    """Per-rank files at ``<log_dir>/attempt_<n>/<local_rank>/``, and the output FIFOs of each attempt."""
+
+    def __init__(self, log_dir: str, router: OutputRouter | None) -> None:
+        super().__init__(log_dir=log_dir)  # no redirects: the router owns worker output
+        self._router = router
+        self.rank_dirs: dict[int, str] = {}
 
     def _make_log_dir(self, log_dir: str | None, rdzv_run_id: str) -> str:
         assert log_dir is not None  # the supervisor always passes one
         os.makedirs(log_dir, exist_ok=True)
         return log_dir
 
+    def reify(self, envs: dict[int, dict[str, str]]) -> LogsDest:
+        dest = super().reify(envs)
+        for local_rank, error_file in dest.error_files.items():
+            rank_dir = os.path.dirname(error_file)
+            self.rank_dirs[local_rank] = rank_dir
+            if self._router is not None:
+                self._router.attach(local_rank, int(envs[local_rank]["RANK"]), rank_dir)
+        return dest
+
+
+@dataclass(frozen=True)
+class HangPolicy:
+    timeout: float
+    startup: float
+
+
+@dataclass(frozen=True)
+class HangReport:
+    local_rank: int
+    rank: int
+    idle: float  # seconds since the rank's last progress (or since start)
+
+
+def _failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:
+    """Elastic's record of a failed worker; an unreadable error file (a user's own) is ignored."""
+    try:
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file=error_file)
+    except (ValueError, OSError):
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file="")
+
 
 class LauncherAgent(LocalElasticAgent):
-    def __init__(self, *, grace_period: float, wait_interval: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
+                 router: OutputRouter | None, reaper: Reaper, hang: HangPolicy | None,
+                 on_restart: Callable[[int, dict[int, ProcessFailure]], None], **kwargs: Any) -> None:
+        super().__init__(logs_specs=logs, **kwargs)
         self._grace_period = grace_period
         self._wait_interval = wait_interval
+        self._logs = logs
+        self._router = router
+        self._reaper = reaper
+        self._hang = hang
+        self._on_restart = on_restart
+        self._attempt_started = time.time()
+        self._last_failures: dict[int, ProcessFailure] = {}
         self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
         self.stopped_ranks: set[tuple[int, int]] = set()  # (attempt, local rank) stopped by the launcher
+        self.hang_report: HangReport | None = None
 
     @property
     def remaining_restarts(self) -> int:
         return self._remaining_restarts
 
+    def attempt(self) -> int:
+        return self._worker_group.spec.max_restarts - self._remaining_restarts
+
     def _processes(self) -> list[Any]:
         context = getattr(self._pcontext, "_pc", None)
         return list(getattr(context, "processes", None) or [])
+
+    # -- watching -----------------------------------------------------------
+
+    def _start_workers(self, worker_group: WorkerGroup) -> dict[int, Any]:
+        self._attempt_started = time.time()
+        self.hang_report = None
+        pids: dict[int, Any] = super()._start_workers(worker_group)
+        self._reaper.watch([int(pid) for pid in pids.values()])
+        return pids
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         processes = self._processes()
@@ -52,39 +123,109 @@ class LauncherAgent(LocalElasticAgent):
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):
             return self._fail_fast(worker_group, processes)
-        return super()._monitor_workers(worker_group)
+        if self._hang is not None:
+            hung = self._hung_rank(worker_group, processes)
+            if hung is not None:
+                return self._stop_hung(worker_group, processes, hung)
+        if not self._all_returned():
+            return RunResult(state=WorkerState.HEALTHY)
+        # Every worker has handed back its return value: elastic collects them. It never sees a
+        # failure first, which it would handle with a fixed 30 s grace and report alone.
+        result: RunResult = super()._monitor_workers(worker_group)
+        return result
+
+    def _all_returned(self) -> bool:
+        """Whether every worker has put its return value (it then waits for elastic to read it)."""
+        queues = getattr(self._pcontext, "_ret_vals", None)
+        if queues is None:
+            return True
+        return all(not queue.empty() for queue in queues.values())
 
     def _note_exits(self, processes: list[Any]) -> None:
         now = time.time()
         for local_rank, process in enumerate(processes):
             if process.exitcode is not None:
-                self.exit_times.setdefault((self._restart_count(), local_rank), now)
+                self.exit_times.setdefault((self.attempt(), local_rank), now)
+
+    def _last_progress(self, local_rank: int) -> float | None:
+        times = []
+        if self._router is not None and (output := self._router.last_output(local_rank)) is not None:
+            times.append(output)
+        rank_dir = self._logs.rank_dirs.get(local_rank)
+        if rank_dir:
+            with contextlib.suppress(OSError):
+                times.append(os.stat(os.path.join(rank_dir, PROGRESS_FILE)).st_mtime)
+        return max(times, default=None)
+
+    def _hung_rank(self, worker_group: WorkerGroup, processes: list[Any]) -> HangReport | None:
+        assert self._hang is not None
+        now = time.time()
+        for local_rank, process in enumerate(processes):
+            if process.exitcode is not None:
+                continue
+            last = self._last_progress(local_rank)  # the start-up allowance holds until the first progress
+            deadline = self._attempt_started + self._hang.startup if last is None else last + self._hang.timeout
+            if now > deadline:
+                idle = now - (last or self._attempt_started)
+                return HangReport(local_rank, worker_group.workers[local_rank].global_rank, idle)
+        return None
+
+    # -- stopping -----------------------------------------------------------
+
+    def _stop_processes(self, processes: list[Any], first_signal: signal.Signals) -> None:
+        """SIGTERM (or the given signal) to every group, the grace period, then SIGKILL to every group."""
+        alive = [p for p in processes if p.exitcode is None]
+        for process in alive:
+            signal_group(process.pid, first_signal)
+        deadline = time.monotonic() + self._grace_period
+        try:
+            while alive and (left := deadline - time.monotonic()) > 0:
+                multiprocessing.connection.wait([p.sentinel for p in alive], timeout=left)
+                alive = [p for p in alive if p.exitcode is None]
+        except SignalException:
+            pass  # asked again (a second Ctrl-C): no more grace
+        for process in processes:  # leftovers of every group, e.g. DataLoader workers of a dead rank
+            signal_group(process.pid, KILL)
+        for process in processes:
+            process.join(timeout=5)
 
     def _fail_fast(self, worker_group: WorkerGroup, processes: list[Any]) -> RunResult:
-        """One rank failed: stop the others now, and report every rank that did not succeed.
-
-        Elastic's own poll reports one failure, whichever comes first in rank order;
-        the supervisor needs them all to tell the root cause from its consequences.
-        """
+        """One rank failed: stop the others now, and report every rank that did not succeed."""
         assert self._pcontext is not None
         still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
-        self._pcontext.close(signal.SIGTERM, self._grace_period)  # type: ignore[arg-type]
+        self._stop_processes(processes, signal.SIGTERM)
         self._note_exits(processes)
-        self.stopped_ranks |= {(self._restart_count(), i) for i in still_running}
+        self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
         failures = {
-            worker_group.workers[i].global_rank: ProcessFailure(
-                local_rank=i, pid=p.pid, exitcode=p.exitcode, error_file=self._pcontext.error_files[i]
-            )
+            worker_group.workers[i].global_rank: _failure(i, p.pid, p.exitcode, self._pcontext.error_files[i])
             for i, p in enumerate(processes)
             if p.exitcode not in (None, 0)
         }
+        self._last_failures = failures
         return RunResult(state=WorkerState.FAILED, failures=failures)
 
-    def _restart_count(self) -> int:
-        return self._worker_group.spec.max_restarts - self._remaining_restarts
+    def _stop_hung(self, worker_group: WorkerGroup, processes: list[Any], hung: HangReport) -> RunResult:
+        """Dump every rank's stacks, then stop the job as failed."""
+        usr1 = getattr(signal, "SIGUSR1", None)
+        asked = time.time()
+        alive = [i for i, p in enumerate(processes) if p.exitcode is None]
+        if usr1 is not None:
+            for local_rank in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(processes[local_rank].pid, usr1)
+            if self._router is not None:
+                self._router.settle(alive, since=asked)
+        self.hang_report = hung
+        return self._fail_fast(worker_group, processes)
 
     def _stop_workers(self, worker_group: WorkerGroup) -> None:
-        self._shutdown(signal.SIGTERM, self._grace_period)
+        self._shutdown(signal.SIGTERM)
 
     def _shutdown(self, death_sig: signal.Signals = signal.SIGTERM, timeout: float | None = None) -> None:
-        super()._shutdown(death_sig, self._grace_period if timeout is None else timeout)  # type: ignore[arg-type]
+        if self._pcontext is not None:
+            self._stop_processes(self._processes(), signal.SIGTERM)
+        super()._shutdown(death_sig, 0)  # type: ignore[arg-type]  # nothing is left to wait for
+
+    def _restart_workers(self, worker_group: WorkerGroup) -> None:
+        self._on_restart(self.attempt(), self._last_failures)
+        super()._restart_workers(worker_group)

@@ -43,9 +43,9 @@ def launch(
     config: JobConfig | None = None,
 ) -> RunResult:
     """Run ``fn(ctx, *args, **kwargs)`` on every rank; raise ``JobFailed`` if a rank fails."""
+    from launcher.clusters import detect
     from launcher.job import host_facts
     from launcher.plan import build_plan
-    from launcher.clusters import detect
     from launcher.supervisor import run_plan
 
     config = config or JobConfig()

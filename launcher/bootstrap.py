@@ -15,8 +15,10 @@ Never imports the launch side (cli, config, plan, supervisor).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import importlib.util
+import multiprocessing
 import os
 import runpy
 import signal
@@ -41,12 +43,30 @@ class WorkerPayload:
     env: dict[str, str] = field(default_factory=dict)  # on top of elastic's rank variables
 
 
+PROGRESS_FILE = "progress"  # touched by the heartbeat when the rank made progress
+PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
+
+
 def run_worker(payload: WorkerPayload) -> Any:
     """Elastic's function entrypoint for every rank."""
+    _own_process_group()
     _die_with_parent()
     if payload.start_method != "spawn":
         atexit._clear()  # handlers inherited from the server belong to the server
+    if payload.start_method == "forkserver":
+        _release_server_pipe()
+    # multiprocessing set this process's default start method to the launcher's way of starting
+    # workers; the user's code (DataLoaders included) gets the interpreter's default, as under torchrun.
+    multiprocessing.set_start_method(None, force=True)
+    rank_dir = os.path.dirname(os.environ.get("TORCHELASTIC_ERROR_FILE", "")) or None
+    if rank_dir:
+        _connect_output(rank_dir)
+    _enable_stack_dumps()
     _apply_startup_environment(payload)
+    if rank_dir and payload.config.monitor.hang_timeout:
+        from launcher.runtime.progress import start_heartbeat
+
+        start_heartbeat(os.path.join(rank_dir, PROGRESS_FILE), min(1.0, payload.config.monitor.hang_timeout / 4))
     from launcher.runtime import context
 
     context.install_job_config(payload.config)
@@ -99,9 +119,11 @@ def _report_failure(error: BaseException) -> None:
             "extraInfo": {"py_callstack": text, "timestamp": str(int(now)), "time": now},
         }
     }
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
+    partial = f"{path}.partial"
+    try:  # whole or absent: the rank may be killed while writing
+        with open(partial, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
+        os.replace(partial, path)
     except OSError:
         pass
 
@@ -190,9 +212,71 @@ def _apply_startup_environment(payload: WorkerPayload) -> None:
             torch.set_num_threads(int(threads))
 
 
+def _release_server_pipe() -> None:
+    """Close the launcher's end of the forkserver's liveness pipe, which every forked child inherits.
+
+    Held here, it would keep the server from seeing the launcher die, and so keep
+    the workers (whose parent-death signal waits for the server) alive. A worker
+    that uses forkserver itself starts a fresh server, with a pipe of its own.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if server is not None and fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
+
+
+def _own_process_group() -> None:
+    """Lead a process group, so that stopping this rank also stops its children (DataLoader workers)."""
+    if hasattr(os, "setpgid"):
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+
+
+def _connect_output(rank_dir: str) -> None:
+    """Send fds 1 and 2 into the launcher's FIFOs for this rank, line-buffered even when piped."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        path = os.path.join(rank_dir, PIPE_NAMES[name])
+        if not os.path.exists(path):
+            return  # no FIFOs (Windows): the console directly
+        stream = getattr(sys, name)
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+        target = os.open(path, os.O_WRONLY)
+        os.dup2(target, fd)
+        os.close(target)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+
+def _enable_stack_dumps() -> None:
+    """Python stacks of every thread on a crash, and on SIGUSR1 (the hang watchdog asks with it)."""
+    import faulthandler
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+
+
 def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the process that forked it exits."""
+    """Linux: SIGKILL this worker when the process that forked it exits; elsewhere a watchdog thread."""
     if not sys.platform.startswith("linux"):
+        import psutil
+
+        from launcher.runtime.threads import BackgroundLoop
+
+        parent = os.getppid()
+
+        def check_parent() -> None:
+            if os.getppid() != parent or not psutil.pid_exists(parent):  # Windows keeps a stale ppid
+                os._exit(1)
+
+        BackgroundLoop("launcher-parent-watchdog", check_parent, interval=1.0).start()
         return
     import ctypes
 
@@ -208,7 +292,5 @@ def _die_with_parent() -> None:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass

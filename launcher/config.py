@@ -306,7 +306,8 @@ def _check_ranges(config: JobConfig, origins: Origins) -> None:
 
     world = config.world
     if isinstance(world.nprocs, int) and world.nprocs < 1:
-        fail("world.nprocs", f"must be at least 1, got {world.nprocs}", "set world.nprocs to 1 or more, or auto|cpu|gpu")
+        fail("world.nprocs", f"must be at least 1, got {world.nprocs}",
+             "set world.nprocs to 1 or more, or auto|cpu|gpu")
     if world.max_restarts < 0:
         fail("world.max_restarts", f"must be >= 0, got {world.max_restarts}", "set world.max_restarts to 0 or more")
     if world.master_port is not None and not 0 < world.master_port < 65536:
@@ -317,6 +318,11 @@ def _check_ranges(config: JobConfig, origins: Origins) -> None:
         fail("world.monitor_interval", "must be > 0", "set an interval in seconds, e.g. 0.1")
     if world.node_rank < 0:
         fail("world.node_rank", "must be >= 0", "number nodes from 0")
+    monitor = config.monitor
+    if monitor.hang_timeout is not None and monitor.hang_timeout <= 0:
+        fail("monitor.hang_timeout", "must be > 0", "give the seconds a rank may go without progress")
+    if monitor.hang_startup is not None and monitor.hang_startup < 0:
+        fail("monitor.hang_startup", "must be >= 0", "give the seconds allowed for start-up")
     data = config.data
     if data.batch_size < 1:
         fail("data.batch_size", f"must be at least 1, got {data.batch_size}", "set data.batch_size per rank")

@@ -108,6 +108,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--backend",), "backend", "world.backend", torchrun=False, help="auto, nccl or gloo"),
     Flag(("--seed",), "seed", "seed", convert=_int, torchrun=False, help="seed python, numpy and torch on every rank"),
     Flag(("--cluster",), "cluster", "cluster", torchrun=False, help="a preset YAML merged under the job"),
+    Flag(("--hang-timeout",), "hang_timeout", "monitor.hang_timeout", convert=_float, torchrun=False,
+         help="stop the job (exit 124) with every rank's stacks when a rank makes no progress for S seconds"),
+    Flag(("--hang-startup",), "hang_startup", "monitor.hang_startup", convert=_float, torchrun=False,
+         help="seconds allowed for start-up before the hang watchdog applies (default 5 x --hang-timeout)"),
 )
 
 REPEATABLE = ("--set",)

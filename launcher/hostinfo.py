@@ -33,10 +33,8 @@ def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 
 def usable_cpus() -> int:
     """The CPUs this process may run on: affinity, capped by a cgroup quota; at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        count = len(os.sched_getaffinity(0))
-    else:  # macOS, Windows
-        count = os.cpu_count() or 1
+    # sched_getaffinity does not exist on macOS and Windows
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     limit = _cgroup_cpu_limit()
     if limit is not None:
         count = min(count, max(1, math.ceil(limit)))

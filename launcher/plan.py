@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from launcher.clusters import Cluster
 from launcher.errors import ConfigError, UsageError
-from launcher.platforms import StartMethodChoice, backend_for, choose_start_method, installed_torch_version, libuv_env
+from launcher.platforms import (
+    StartMethodChoice,
+    backend_for,
+    choose_start_method,
+    installed_torch_version,
+    libuv_env,
+)
 from launcher.schema import JobConfig
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, Target
 
@@ -84,7 +90,8 @@ def parse_nnodes(text: str) -> tuple[int, int]:
     try:
         lo, hi = int(low), int(high) if sep else int(low)
     except ValueError:
-        raise ConfigError(f"world.nnodes: expected N or MIN:MAX, got {text!r}", "e.g. --nnodes 2 or --nnodes 1:4") from None
+        raise ConfigError(f"world.nnodes: expected N or MIN:MAX, got {text!r}",
+                          "e.g. --nnodes 2 or --nnodes 1:4") from None
     if lo < 1 or hi < lo:
         raise ConfigError(f"world.nnodes: {text!r} is not a valid range", "use 1 <= MIN <= MAX")
     return lo, hi
@@ -143,13 +150,13 @@ def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[st
 def _log_files(log_dir: str | None, local_rank: int, config: JobConfig) -> tuple[str | None, str | None, str]:
     rank_dir = os.path.join(log_dir, "attempt_0", str(local_rank)) if log_dir else None
     error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
-    redirects = _std_for(config.logs.redirects, local_rank) | _std_for(config.logs.tee, local_rank)
-    stdout = os.path.join(rank_dir, "stdout.log") if rank_dir and redirects & 1 else None
-    stderr = os.path.join(rank_dir, "stderr.log") if rank_dir and redirects & 2 else None
+    stdout = os.path.join(rank_dir, "stdout.log") if rank_dir else None
+    stderr = os.path.join(rank_dir, "stderr.log") if rank_dir else None
+    std_bits(config.logs.redirects, local_rank), std_bits(config.logs.tee, local_rank)  # validates both
     return stdout, stderr, error_file
 
 
-def _std_for(spec: str, local_rank: int) -> int:
+def std_bits(spec: str, local_rank: int) -> int:
     """torchrun's redirect/tee syntax: ``3`` for all ranks or ``0:3,1:0`` per local rank."""
     spec = spec.strip()
     try:
@@ -254,11 +261,12 @@ def worker_command(plan: LaunchPlan) -> str:
 def render_plan(plan: LaunchPlan) -> str:
     """The plan as ``--dry-run`` prints it."""
     rdzv = plan.rendezvous
+    nodes = str(rdzv.max_nodes) if rdzv.min_nodes == rdzv.max_nodes else f"{rdzv.min_nodes}:{rdzv.max_nodes}"
     lines = [
         "launch plan",
         f"  target        {worker_command(plan)}",
         f"  cluster       {plan.cluster.kind} ({plan.cluster.description})",
-        f"  nodes         {rdzv.min_nodes if rdzv.min_nodes == rdzv.max_nodes else f'{rdzv.min_nodes}:{rdzv.max_nodes}'}"
+        f"  nodes         {nodes}"
         f" (this node: {rdzv.node_rank}), {plan.nprocs} process(es) per node",
         f"  backend       {plan.backend} ({plan.backend_reason})",
         f"  start method  {plan.start.method}{' + torch preloaded' if plan.start.preload_torch else ''}"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.errors import UsageError
-from launcher.plan import HostFacts, LaunchPlan
 from launcher.findings import CHECKS, Finding, Status, failures, preflight_error, render_table
 from launcher.hostchecks import check_gpus, check_paths, check_port, check_threads
+from launcher.plan import HostFacts, LaunchPlan
 from launcher.runtime.spawncheck import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE, FIX_PORT
 from launcher.sourcechecks import check_cuda_fork, check_lambdas, check_main_guard, check_target
 from launcher.targets import ModuleTarget, ScriptTarget

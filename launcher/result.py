@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_OK, exit_code_for
+from launcher.errors import EXIT_HANG, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,17 @@ class RankFailure:
 
 
 @dataclass(frozen=True)
+class Hang:
+    """A rank that made no progress for longer than the hang timeout."""
+
+    rank: int
+    local_rank: int
+    idle: float
+    timeout: float
+    last_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What a run produced: per-rank return values, or the failures, and how long it took."""
 
@@ -53,19 +64,25 @@ class RunResult:
     wall_time: float = 0.0
     restarts: int = 0
     log_dir: str | None = None
+    interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" received by the launcher
+    hang: Hang | None = None  # the watchdog stopped the job
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and self.interrupted_by is None and self.hang is None
 
     @property
     def root_cause(self) -> RankFailure | None:
         """The earliest failure of a rank that was not stopped by the launcher."""
-        own = [f for f in self.failures if not f.stopped_by_launcher]
-        return (own or list(self.failures) or [None])[0]
+        own = [f for f in self.failures if not f.stopped_by_launcher] or list(self.failures)
+        return own[0] if own else None
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted_by is not None:
+            return EXIT_SIGINT if self.interrupted_by == "SIGINT" else EXIT_SIGTERM
+        if self.hang is not None:
+            return EXIT_HANG
         root = self.root_cause
         if root is None:
             return EXIT_OK

@@ -74,6 +74,14 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
+class MonitorSettings:
+    """Watching the workers while they run."""
+
+    hang_timeout: float | None = None  # seconds without progress before a rank counts as hung
+    hang_startup: float | None = None  # allowance for imports and rendezvous; default 5 x hang_timeout
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything a job is: what to run, on how many processes, with which settings."""
 
@@ -86,3 +94,4 @@ class JobConfig:
     world: WorldSettings = field(default_factory=WorldSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)

@@ -10,21 +10,25 @@ the translation of elastic's failures into ``RankFailure``s.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.bootstrap import WorkerPayload
-from launcher.plan import LaunchPlan
-from launcher.result import RankFailure, RunResult
+from launcher.output import OutputPolicy, OutputRouter, fifos_supported
+from launcher.plan import CHOSEN_AT_LAUNCH, LaunchPlan, std_bits
+from launcher.reaper import Reaper
+from launcher.result import Hang, RankFailure, RunResult
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -36,8 +40,8 @@ PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocess
 def start_worker_server(plan: LaunchPlan) -> None:
     """Start the forkserver that preloads torch, before this process imports torch.
 
-    Its import then overlaps with ours. The server reads the environment once,
-    at start, so the plan's thread count is set first.
+    Its import then overlaps with ours. The server reads the environment once, at
+    start: what the workers need on top of it travels in their payload.
     """
     if plan.start.method != "forkserver":
         return
@@ -61,10 +65,8 @@ def stop_worker_server() -> None:
     pid = getattr(server, "_forkserver_pid", None)
     if server is None or not pid:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     server._stop()
 
 
@@ -85,51 +87,47 @@ def run_plan(plan: LaunchPlan) -> RunResult:
     """Start the workers of ``plan``, wait for them, and say how it went."""
     started = time.monotonic()
     start_worker_server(plan)
+    reaper = Reaper()
     private_dir = None if plan.log_dir else tempfile.mkdtemp(prefix="launcher-")
+    router = OutputRouter(output_policy(plan)) if fifos_supported() else None
     try:
-        result = _run_agent(plan, plan.log_dir or str(private_dir))
+        result = _run_agent(plan, plan.log_dir or str(private_dir), router, reaper)
     finally:
+        reaper.close()
+        if router is not None:
+            router.close()
         stop_worker_server()
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
-    return RunResult(
-        return_values=result[0],
-        failures=result[1],
-        wall_time=time.monotonic() - started,
-        restarts=result[2],
-        log_dir=plan.log_dir,
-    )
+    return dataclasses.replace(result, wall_time=time.monotonic() - started)
 
 
-def _run_agent(plan: LaunchPlan, log_dir: str) -> tuple[dict[int, Any], tuple[RankFailure, ...], int]:
+def output_policy(plan: LaunchPlan) -> OutputPolicy:
+    logs = plan.config.logs
+    shown = {int(r) for r in logs.local_ranks_filter.split(",") if r.strip()}
+    hidden = set()
+    for local_rank in range(plan.nprocs):
+        redirected = std_bits(logs.redirects, local_rank) & ~std_bits(logs.tee, local_rank)
+        hidden |= {(local_rank, name) for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit}
+    return OutputPolicy(frozenset(shown) or None, frozenset(hidden), plan.log_dir is not None, plan.nprocs)
+
+
+def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, reaper: Reaper) -> RunResult:
     from torch.distributed.elastic.agent.server.api import WorkerSpec
-    from torch.distributed.elastic.multiprocessing import Std
+    from torch.distributed.elastic.multiprocessing.api import SignalException
 
-    from launcher.agent import LauncherAgent, RunLogsSpecs
+    from launcher.agent import HangPolicy, LauncherAgent, RunLogsSpecs
+    from launcher.bootstrap import run_worker
     from launcher.rendezvous import handler_for
 
     quiet_engine_logs(os.environ)
-    world = plan.config.world
+    world, monitor = plan.config.world, plan.config.monitor
     rdzv = plan.rendezvous
-    handler = handler_for(
-        rdzv.backend,
-        rdzv.endpoint.replace("<chosen at launch>", "0"),
-        rdzv.run_id,
-        rdzv.min_nodes,
-        rdzv.max_nodes,
-        world.local_addr,
-        dict(rdzv.conf),
-    )
-    payload = WorkerPayload(
-        target=plan.target,
-        args=plan.target_args,
-        config=plan.config,
-        start_method=plan.start.method,
-        kwargs=dict(plan.config.kwargs),
-        env=worker_environment(plan),
-    )
-    from launcher.bootstrap import run_worker
-
+    handler = handler_for(rdzv.backend, rdzv.endpoint.replace(CHOSEN_AT_LAUNCH, "0"), rdzv.run_id, rdzv.min_nodes,
+                          rdzv.max_nodes, world.local_addr, dict(rdzv.conf))
+    payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config,
+                            start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
+                            env=worker_environment(plan))
     spec = WorkerSpec(
         role=world.role,
         local_world_size=plan.nprocs,
@@ -140,45 +138,70 @@ def _run_agent(plan: LaunchPlan, log_dir: str) -> tuple[dict[int, Any], tuple[Ra
         monitor_interval=1e-6,  # the agent waits on worker exits itself: see LauncherAgent
         local_addr=world.local_addr,
     )
-    logs = RunLogsSpecs(
-        log_dir=log_dir,
-        redirects=Std.from_str(plan.config.logs.redirects),
-        tee=Std.from_str(plan.config.logs.tee),
-        local_ranks_filter=_ranks_filter(plan.config.logs.local_ranks_filter),
-    )
+    hang_policy = None
+    if monitor.hang_timeout:
+        startup = monitor.hang_startup if monitor.hang_startup is not None else 5 * monitor.hang_timeout
+        hang_policy = HangPolicy(monitor.hang_timeout, startup)
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = world.signals_to_handle
     agent = LauncherAgent(
         spec=spec,
-        logs_specs=logs,
+        logs=RunLogsSpecs(log_dir, router),
+        router=router,
+        reaper=reaper,
+        hang=hang_policy,
+        on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
         start_method=plan.start.method,
         grace_period=world.shutdown_timeout,
         wait_interval=world.monitor_interval,
     )
+    interrupted = None
     try:
         outcome = agent.run()
+    except SignalException as stop:
+        interrupted, outcome = signal.Signals(stop.sigval).name, None
     finally:
         handler.shutdown()
     restarts = world.max_restarts - agent.remaining_restarts
+    common = {"restarts": restarts, "log_dir": plan.log_dir}
+    if interrupted is not None:
+        return RunResult(interrupted_by=interrupted, **common)  # type: ignore[arg-type]
+    assert outcome is not None
     if not outcome.is_failed():
-        return dict(outcome.return_values), (), restarts
-    attempt = restarts
+        return RunResult(return_values=dict(outcome.return_values), **common)  # type: ignore[arg-type]
+
+    def lines(local_rank: int) -> tuple[str, ...]:
+        return router.last_lines(local_rank) if router is not None else ()
+
     failures = sorted(
         (
-            _to_rank_failure(rank, f, agent.exit_times.get((attempt, f.local_rank)),
-                             (attempt, f.local_rank) in agent.stopped_ranks)
+            _to_rank_failure(rank, f, agent.exit_times.get((restarts, f.local_rank)),
+                             (restarts, f.local_rank) in agent.stopped_ranks, lines(f.local_rank))
             for rank, f in outcome.failures.items()
         ),
         key=lambda f: f.timestamp,
     )
-    return {}, tuple(failures), restarts
+    hang = None
+    if agent.hang_report is not None and monitor.hang_timeout:
+        report = agent.hang_report
+        hang = Hang(report.rank, report.local_rank, report.idle, monitor.hang_timeout, lines(report.local_rank))
+    return RunResult(failures=tuple(failures), hang=hang, **common)  # type: ignore[arg-type]
 
 
-def _ranks_filter(text: str) -> set[int] | None:
-    ranks = {int(r) for r in text.split(",") if r.strip()}
-    return ranks or None
+def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
+    causes = ", ".join(f"rank {rank} ({_how(f)})" for rank, f in sorted(failures.items())) or "a failure"
+    print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
+          f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
 
 
-def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool) -> RankFailure:
+def _how(failure: ProcessFailure) -> str:
+    if failure.exitcode is not None and failure.exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-failure.exitcode).name}"
+    return f"exit code {failure.exitcode}"
+
+
+def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool,
+                     last_lines: tuple[str, ...]) -> RankFailure:
     exitcode: int | None = failure.exitcode
     signal_name = None
     if exitcode is not None and exitcode < 0:
@@ -199,6 +222,7 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, 
         stopped_by_launcher=stopped,
         message=message,
         traceback=trace,
+        last_lines=last_lines,
     )
 
 

@@ -7,6 +7,7 @@ re-parented to init) fails the test and is killed.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -57,8 +58,31 @@ def token() -> Iterator[str]:
 
 
 @pytest.fixture
+def no_leftover_children() -> Iterator[None]:
+    """In-process tests: every child this test started (DataLoader workers...) is gone afterwards.
+
+    The multiprocessing helpers of the test process itself (resource tracker, forkserver) stay.
+    """
+    yield
+    gc.collect()  # drops loaders, whose iterators shut their workers down
+    helpers = ("resource_tracker", "forkserver")
+    children = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if not any(helper in " ".join(process.cmdline()) for helper in helpers):
+                children.append(process)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"worker processes left behind: {alive}"
+
+
+@pytest.fixture
 def run_env(token: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PET_", "TORCHELASTIC_", "LOGLEVEL"))}
+    # PET_START_METHOD=spawn stays: CI runs the multi-process tests a second time with it (what macOS
+    # and Windows will do); every other torchrun variable of the outer environment goes.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PET_", "TORCHELASTIC_", "LOGLEVEL")) or k == "PET_START_METHOD"}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                  "OMP_NUM_THREADS"):
         env.pop(name, None)

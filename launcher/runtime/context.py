@@ -12,16 +12,20 @@ import atexit
 import builtins
 import contextlib
 import os
-import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
+from launcher.runtime import progress
+from launcher.runtime.seeding import seed_everything
 from launcher.schema import JobConfig
+
+if TYPE_CHECKING:
+    from launcher.runtime.data import DataPipeline
 
 _job_config: JobConfig | None = None
 _context: Context | None = None
@@ -72,6 +76,7 @@ class Context:
         self.config = config
         self._owns_group = owns_group
         self._closed = False
+        self._pipeline: DataPipeline | None = None
 
     rank = property(lambda self: self._world.rank)
     local_rank = property(lambda self: self._world.local_rank)
@@ -86,6 +91,46 @@ class Context:
     @property
     def seed(self) -> int | None:
         return self.config.seed
+
+    # -- data (launcher.runtime.data) -------------------------------------------
+
+    @property
+    def data(self) -> DataPipeline:
+        """This rank's data pipeline: every loader made by ``dataloader``, their epoch and positions."""
+        if self._pipeline is None:
+            from launcher.runtime.data import DataPipeline
+
+            self._pipeline = DataPipeline(self.config.data, rank=self.rank, world_size=self.world_size,
+                                          local_world_size=self.local_world_size, seed=self.seed,
+                                          device_type=self.device.type)
+        return self._pipeline
+
+    def dataloader(self, dataset: Any, *, eval: bool = False, **overrides: Any) -> Any:
+        """A DataLoader over this rank's shard; settings default to the job's ``data:`` section."""
+        return self.data.dataloader(dataset, eval=eval, **overrides)
+
+    def epochs(self, total: int) -> Iterator[int]:
+        """Epochs 0..total-1 (from the saved one after a resume); sets the epoch on every loader."""
+        return self.data.epochs(total)
+
+    def gather(self, tensor: torch.Tensor, *, num_samples: int | None = None) -> torch.Tensor:
+        """Every rank's values of one evaluation pass, in sample order, padding dropped."""
+        from launcher.runtime.data import gather_for_metrics
+
+        return gather_for_metrics(tensor, num_samples=num_samples)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs from the context: the epoch and every loader's position."""
+        return {"data": self.data.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.data.load_state_dict(state["data"])
+
+    # -- progress and output ---------------------------------------------------
+
+    def step(self, steps: int = 1) -> None:
+        """Mark progress (a training step): the hang watchdog counts from the latest one."""
+        progress.tick(steps)
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on rank 0 only."""
@@ -133,18 +178,6 @@ def _auto_backend(world: WorldView) -> str:
     return "gloo"
 
 
-def seed_everything(seed: int) -> None:
-    """The same seed for python, numpy and torch (CPU and CUDA) on this rank."""
-    random.seed(seed)
-    try:
-        import numpy
-
-        numpy.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover - numpy is optional
-        pass
-    torch.manual_seed(seed)
-
-
 def init(backend: str | None = None) -> Context:
     """The job's context: joins (or adopts) the process group. Idempotent."""
     global _context
@@ -168,9 +201,12 @@ def init(backend: str | None = None) -> Context:
             if world.launched:
                 dist.init_process_group(chosen, init_method="env://")
             else:  # plain python: a world of one with an in-process store, no port at all
-                dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)
+                dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)  # type: ignore[attr-defined]
         if config.seed is not None:
             seed_everything(config.seed)
+        if config.data.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
         _context = Context(world, chosen, device, config, owns_group)
         atexit.register(_context.close)
         return _context

@@ -35,7 +35,8 @@ def test_worker_environment_matches_torchrun(nprocs, tmp_path, launcher, torchru
     theirs = torchrun(["--standalone", "--nproc-per-node", nprocs, "env_dump.py", tmp_path / "theirs"])
     assert ours.returncode == 0, ours.stderr
     assert theirs.returncode == 0, theirs.stderr
-    for mine, anchor in zip(_read_ranks(tmp_path / "ours", nprocs), _read_ranks(tmp_path / "theirs", nprocs)):
+    pairs = zip(_read_ranks(tmp_path / "ours", nprocs), _read_ranks(tmp_path / "theirs", nprocs), strict=True)
+    for mine, anchor in pairs:
         added_mine, added_anchor = _added(mine["env"], run_env), _added(anchor["env"], run_env)
         added_mine.pop("PYTHONPATH", None), added_anchor.pop("PYTHONPATH", None)
         # torchrun sets OMP_NUM_THREADS=1 only for several processes; we always set our value.

@@ -1,0 +1,1 @@
+"""Measurements of loader settings (``bench-data``). Launch side: may import anything."""

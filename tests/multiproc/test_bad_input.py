@@ -1,0 +1,71 @@
+"""Every bad input: one line on stderr naming the problem and the fix, exit 2, nothing started or left."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+CASES = {
+    "malformed yaml": ("job.yaml", "entrypoint: t.py\nworld: [1,\n", [], "job.yaml:3: malformed YAML"),
+    "unknown key": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocz: 2\n", [],
+                    "job.yaml:3: world.nprocz: unknown key (did you mean 'nprocs'?)"),
+    "nprocs zero": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocs: 0\n", [], "world.nprocs: must be at least 1"),
+    "nprocs word": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocs: four\n", [],
+                    "job.yaml:3: world.nprocs: expected an integer"),
+    "missing entrypoint": ("job.yaml", "seed: 1\n", [], "entrypoint: missing"),
+    "missing script": (None, None, ["--nprocs", "2", "nope.py"], "nope.py: no such file"),
+    "missing module": (None, None, ["-m", "no_such_module_xyz"], "no_such_module_xyz"),
+    "missing function": ("funcs.py", "def work(ctx):\n    pass\n", ["funcs.py:wrok"], "did you mean 'work'"),
+    "nccl without cuda": (None, None, ["--backend", "nccl", "t.py"], "nccl"),
+    "conflicting flags": (None, None, ["--standalone", "--nnodes", "2", "t.py"], "--standalone conflicts"),
+    "unsupported flag": (None, None, ["--no-python", "t.py"], "--no-python"),
+    "unknown flag": (None, None, ["--nprocz", "2", "t.py"], "unrecognized arguments: --nprocz"),
+    "bad override": (None, None, ["--set", "world.nprocs=four", "t.py"], "--set world.nprocs=four"),
+    "unguarded spawn": ("unguarded.py",
+                        "import torch.multiprocessing as mp\n\ndef f(i):\n    pass\n\nmp.spawn(f, nprocs=2)\n",
+                        ["unguarded.py"], "unguarded.py:6"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input(case, tmp_path, launcher):
+    name, content, args, fragment = CASES[case]
+    (tmp_path / "t.py").write_text("print('should never run')\n")
+    if name:
+        (tmp_path / name).write_text(content)
+    argv = args if args else [name]
+    ran = launcher(argv, cwd=tmp_path, timeout=30)
+    assert ran.returncode == 2, ran.stderr
+    lines = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 or (case == "unknown flag" and lines[-1].startswith("launcher: error")), ran.stderr
+    assert lines[-1].startswith("launcher: error: ") and fragment in lines[-1]
+    assert "Traceback" not in ran.stderr and "should never run" not in ran.stdout
+
+
+def test_busy_master_port(tmp_path, launcher):
+    (tmp_path / "t.py").write_text("print('should never run')\n")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        ran = launcher(["--master-port", port, "t.py"], cwd=tmp_path, timeout=30)
+    assert ran.returncode == 2 and f"{port}" in ran.stderr and "should never run" not in ran.stdout
+
+
+def test_real_import_error_shows_its_traceback(tmp_path, launcher):
+    (tmp_path / "broken.py").write_text("import no_such_dependency_xyz\n\ndef main(ctx):\n    pass\n")
+    ran = launcher(["--nprocs", 2, "broken.py:main"], cwd=tmp_path)
+    assert ran.returncode == 1
+    assert "ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in ran.stderr
+    assert "broken.py\", line 1" in ran.stderr.split("root cause traceback")[1]
+
+
+def test_dry_run_starts_nothing(tmp_path, launcher):
+    script = Path(tmp_path / "t.py")
+    script.write_text("open('ran', 'w').write('x')\n")
+    ran = launcher(["--nprocs", 3, "--dry-run", "t.py", "--lr", "1"], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "rank 2 (local 2)" in ran.stdout and "MASTER_PORT=<chosen at launch>" in ran.stdout
+    assert not (tmp_path / "ran").exists()
