@@ -33,7 +33,7 @@ NAME = "launch_overhead"
 JOB_TARGETS = {2: 0.6, 4: 0.4}
 HELP_TARGET = 0.1
 IMPORT_TARGET_MS = 50.0
-CHEAP_RUNS = 4  # --help and import runs are short: this many times more measured runs
+CHEAP_RUNS = 2  # --help and import runs are short: this many times more measured runs
 
 
 def timed(cmd: Sequence[str]) -> JobRun:
