@@ -130,6 +130,8 @@ def _role(proc: psutil.Process, root: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "resource tracker"
+    if "launcher.reaper" in cmd:
+        return "reaper"
     if "forkserver" in cmd and proc.ppid() == root.pid:
         return "forkserver"
     return "worker"
