@@ -90,7 +90,7 @@ def render(data: dict[str, Any]) -> str:
                  f"≤ {HELP_TARGET}x", verdict(h["met"])])
     i = data["import"]
     rows.append(["`import launcher` vs `python -c pass`", i["ours"]["median"], i["anchor"]["median"],
-                 f"+{i['added_ms']:.0f} ms", f"≤ +{IMPORT_TARGET_MS:.0f} ms", verdict(i["met"])])
+                 f"{i['added_ms']:+.0f} ms", f"≤ +{IMPORT_TARGET_MS:.0f} ms", verdict(i["met"])])
     runs = data["jobs"][0]["ours"]["runs"]
     cheap = data["help"]["ours"]["runs"]
     head = (f"Launch overhead: medians of {runs} runs per side for jobs, {cheap} for `--help`/import "

@@ -42,13 +42,16 @@ def sampled(cmd: Sequence[str]) -> JobRun:
 
 
 def breakdown(run: JobRun) -> dict[str, Any]:
-    """PSS by process role at the peak sample, MiB."""
-    roles: Counter[str] = Counter()
+    """PSS and USS by process role at the peak sample, MiB."""
+    pss: Counter[str] = Counter()
+    uss: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     for proc in run.peak_processes:
-        roles[proc.role] += proc.pss
+        pss[proc.role] += proc.pss
+        uss[proc.role] += proc.uss
         counts[proc.role] += 1
-    return {role: {"processes": counts[role], "pss_mib": round(roles[role] / MIB, 1)} for role in roles}
+    return {role: {"processes": counts[role], "pss_mib": round(pss[role] / MIB, 1),
+                   "uss_mib": round(uss[role] / MIB, 1)} for role in pss}
 
 
 def measure(runs: int) -> dict[str, Any]:
@@ -73,7 +76,8 @@ def measure(runs: int) -> dict[str, Any]:
 
 def render(data: dict[str, Any]) -> str:
     def parts(side: str) -> str:
-        return ", ".join(f"{role} {v['processes']}× {v['pss_mib']:.0f}"
+        return ", ".join(f"{role} {v['pss_mib']:.0f}" if v["processes"] == 1 else
+                         f"{v['processes']} {role}s {v['pss_mib']:.0f} together"
                          for role, v in sorted(data[side]["breakdown_last_run"].items()))
 
     pss = [f"{data['ours']['median']:.0f}", f"{data['anchor']['median']:.0f}", f"{data['ratio']:.2f}x"]
