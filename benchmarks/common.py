@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psutil
 
@@ -99,9 +99,17 @@ def kill_tagged(tag: str) -> int:
     return len(procs)
 
 
-def tree_pss(root: psutil.Process) -> list[tuple[int, str, int, int]]:
-    """(pid, role, PSS, RSS) of ``root`` and all its descendants; processes that vanish are skipped."""
-    rows: list[tuple[int, str, int, int]] = []
+class ProcMemory(NamedTuple):
+    pid: int
+    role: str
+    pss: int  # bytes; shared pages divided among every process mapping them, in the job or not
+    uss: int  # bytes private to the process
+    rss: int
+
+
+def tree_memory(root: psutil.Process) -> list[ProcMemory]:
+    """Memory of ``root`` and all its descendants; processes that vanish are skipped."""
+    rows: list[ProcMemory] = []
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -109,7 +117,7 @@ def tree_pss(root: psutil.Process) -> list[tuple[int, str, int, int]]:
     for proc in procs:
         try:
             info = proc.memory_full_info()
-            rows.append((proc.pid, _role(proc, root), info.pss, info.rss))
+            rows.append(ProcMemory(proc.pid, _role(proc, root), info.pss, info.uss, info.rss))
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return rows
@@ -122,6 +130,8 @@ def _role(proc: psutil.Process, root: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "resource tracker"
+    if "launcher.reaper" in cmd:
+        return "reaper"
     if "forkserver" in cmd and proc.ppid() == root.pid:
         return "forkserver"
     return "worker"
@@ -139,7 +149,7 @@ class JobRun:
     gone_at: float  # time.time() when the last process was seen gone
     tmp_left: tuple[str, ...] = ()  # what the job left in its TMPDIR
     peak_pss: int = 0  # bytes, sum over the tree at the peak sample (only when sampled)
-    peak_processes: tuple[tuple[int, str, int, int], ...] = ()  # (pid, role, pss, rss) at the peak
+    peak_processes: tuple[ProcMemory, ...] = ()  # every process at the sample with the largest PSS sum
 
 
 def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
@@ -153,7 +163,7 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
     afterwards, and whatever process is left is killed, on success and on error alike.
     """
     tag = uuid.uuid4().hex
-    peak: list[tuple[int, str, int, int]] = []
+    peak: list[ProcMemory] = []
     with tempfile.TemporaryDirectory(prefix="launcher-bench-") as scratch, tempfile.TemporaryFile() as out:
         tmp = os.path.join(scratch, "tmp")  # the job's TMPDIR: what it leaves there is reported, then removed
         os.mkdir(tmp)
@@ -189,20 +199,20 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
         exited_at=start_wall + exit_seconds,
         gone_at=gone_at,
         tmp_left=tmp_left,
-        peak_pss=sum(row[2] for row in peak),
+        peak_pss=sum(row.pss for row in peak),
         peak_processes=tuple(peak),
     )
 
 
 def _sample_until_exit(proc: subprocess.Popen[bytes], every: float,
-                       deadline: float) -> list[tuple[int, str, int, int]]:
+                       deadline: float) -> list[ProcMemory]:
     """Sample the tree under ``proc`` every ``every`` seconds; the sample with the largest PSS sum."""
     root = psutil.Process(proc.pid)
-    best: list[tuple[int, str, int, int]] = []
+    best: list[ProcMemory] = []
     next_at = time.perf_counter()
     while proc.poll() is None and time.perf_counter() < deadline:
-        rows = tree_pss(root)
-        if sum(r[2] for r in rows) > sum(r[2] for r in best):
+        rows = tree_memory(root)
+        if sum(r.pss for r in rows) > sum(r.pss for r in best):
             best = rows
         next_at += every
         time.sleep(max(0.0, next_at - time.perf_counter()))

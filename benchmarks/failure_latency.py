@@ -221,7 +221,7 @@ def tmp_note(cases: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--leftover-runs", type=int, default=2, help="runs per side of the launcher-SIGKILL case")
+    p.add_argument("--leftover-runs", type=int, default=1, help="runs per side of the launcher-SIGKILL case")
     args = p.parse_args(argv)
     runs = prepare(args)
     data = measure(runs, 1 if args.quick else args.leftover_runs)
