@@ -117,9 +117,12 @@ class LauncherAgent(LocalElasticAgent):
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         processes = self._processes()
-        running = [p.sentinel for p in processes if p.exitcode is None]
-        if running:
-            multiprocessing.connection.wait(running, timeout=self._wait_interval)
+        # A worker that succeeded does not exit until its return value is read: wake on that value too.
+        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None]
+        queues = getattr(self._pcontext, "_ret_vals", None) or {}
+        waitables += [queue._reader for queue in queues.values() if queue.empty()]
+        if waitables:
+            multiprocessing.connection.wait(waitables, timeout=self._wait_interval)
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):
             return self._fail_fast(worker_group, processes)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from launcher.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError
 from launcher.result import RunResult
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_SIGINT
+    except BrokenPipeError:  # the reader went away (``| head``): stop writing, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _prepare(args: list[str]) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:

@@ -22,6 +22,7 @@ EXIT_USAGE = 2  # usage, config or preflight error: nothing was started
 EXIT_HANG = 124  # the hang watchdog stopped the job
 EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C)
 EXIT_SIGTERM = 143  # the launcher was asked to stop (SIGTERM)
+EXIT_BROKEN_PIPE = 141  # whoever read the launcher's output went away (128 + SIGPIPE, as a shell reports it)
 
 
 def exit_code_for(exitcode: int | None, signal_number: int | None) -> int:

@@ -69,3 +69,17 @@ def test_dry_run_starts_nothing(tmp_path, launcher):
     assert ran.returncode == 0, ran.stderr
     assert "rank 2 (local 2)" in ran.stdout and "MASTER_PORT=<chosen at launch>" in ran.stdout
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path, run_env):
+    import subprocess
+    import sys
+
+    (tmp_path / "t.py").write_text("print('never')\n")
+    # 1000 ranks: a plan larger than the pipe buffer, so the launcher is still writing when the reader leaves
+    process = subprocess.Popen([sys.executable, "-m", "launcher", "--dry-run", "--nprocs", "1000", "t.py"],
+                               cwd=tmp_path, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"launch plan\n"
+    process.stdout.close()  # like `| head -1`
+    _, stderr = process.communicate(timeout=30)
+    assert b"Traceback" not in stderr and process.returncode == 141
