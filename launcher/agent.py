@@ -32,6 +32,8 @@ from launcher.bootstrap import PROGRESS_FILE
 from launcher.output import OutputRouter
 from launcher.reaper import KILL, Reaper, signal_group
 
+RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
+
 
 class RunLogsSpecs(DefaultLogsSpecs):
     """Per-rank files at ``<log_dir>/attempt_<n>/<local_rank>/``, and the output FIFOs of each attempt."""
@@ -187,8 +189,13 @@ class LauncherAgent(LocalElasticAgent):
                 alive = [p for p in alive if p.exitcode is None]
         except SignalException:
             pass  # asked again (a second Ctrl-C): no more grace
-        for process in processes:  # leftovers of every group, e.g. DataLoader workers of a dead rank
-            signal_group(process.pid, KILL)
+        self._note_exits(processes)
+        now = time.time()
+        for local_rank, process in enumerate(processes):  # leftovers of each group: DataLoader workers...
+            # Only groups whose leader ended moments ago: pids are reused (pid_max may be 32768), and an
+            # old, empty group's number may by now lead someone else's processes.
+            if now - self.exit_times.get((self.attempt(), local_rank), now) < RECENT_EXIT:
+                signal_group(process.pid, KILL)
         for process in processes:
             process.join(timeout=5)
 

@@ -4,8 +4,8 @@ The launcher starts it first and writes to its stdin each worker's pid, and the
 temporary folders it made. When stdin reaches EOF, because the launcher
 finished or died (even by SIGKILL), it kills every worker's process group (the
 workers and their own children: DataLoader workers, subprocesses), whatever
-start method made them; if the launcher died without saying "done", it also
-removes those folders, so that nothing is left in /tmp.
+start method made them, and removes those folders, so that nothing is left in
+/tmp. When the launcher says "done" first, it has done all that itself.
 It ignores SIGINT and SIGTERM, which are the launcher's to handle.
 
 Run as ``python -m launcher.reaper``; ``Reaper`` is the launcher's handle.
@@ -50,9 +50,11 @@ def main() -> None:
             folders.append(value)
         elif kind == "done":
             done = True  # the launcher cleans its own folders
+    if done:  # the launcher stopped its workers itself; their pids may belong to others by now
+        return
     for pid in pids:
         signal_group(pid, KILL)
-    for folder in [] if done else folders:
+    for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
 
 
