@@ -22,6 +22,7 @@ from launcher.platforms import (
     choose_start_method,
     installed_torch_version,
     libuv_env,
+    platform_notes,
 )
 from launcher.schema import JobConfig
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, Target
@@ -61,9 +62,10 @@ class RankPlan:
     local_rank: int
     rank: int | None  # None when the rendezvous assigns it (several nodes)
     env: Mapping[str, str]  # what the worker will see (CHOSEN_AT_LAUNCH where not known yet)
-    stdout: str | None  # file, or None for the console
+    stdout: str | None  # file kept under the log dir, or None
     stderr: str | None
     error_file: str
+    hidden: frozenset[str] = frozenset()  # streams redirected away from the console ("stdout", "stderr")
 
 
 @dataclass(frozen=True)
@@ -147,13 +149,18 @@ def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[st
     return str(threads), f"{facts.usable_cpus} usable CPU(s) / {nprocs} local process(es) (torchrun: 1)"
 
 
-def _log_files(log_dir: str | None, local_rank: int, config: JobConfig) -> tuple[str | None, str | None, str]:
+def _log_files(log_dir: str | None, local_rank: int) -> tuple[str | None, str | None, str]:
     rank_dir = os.path.join(log_dir, "attempt_0", str(local_rank)) if log_dir else None
     error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
     stdout = os.path.join(rank_dir, "stdout.log") if rank_dir else None
     stderr = os.path.join(rank_dir, "stderr.log") if rank_dir else None
-    std_bits(config.logs.redirects, local_rank), std_bits(config.logs.tee, local_rank)  # validates both
     return stdout, stderr, error_file
+
+
+def _hidden_streams(config: JobConfig, local_rank: int) -> frozenset[str]:
+    """Streams redirected (and not teed) away from the console, torchrun's ``-r``/``-t`` semantics."""
+    redirected = std_bits(config.logs.redirects, local_rank) & ~std_bits(config.logs.tee, local_rank)
+    return frozenset(name for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit)
 
 
 def std_bits(spec: str, local_rank: int) -> int:
@@ -192,7 +199,7 @@ def build_plan(
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
-        stdout, stderr, error_file = _log_files(log_dir, local_rank, config)
+        stdout, stderr, error_file = _log_files(log_dir, local_rank)
         rank = rendezvous.node_rank * nprocs + local_rank if single_node else None
         world_size = nprocs * rendezvous.max_nodes if single_node else None
         env = {
@@ -217,8 +224,9 @@ def build_plan(
             "OMP_NUM_THREADS": threads,
             **worker_env,
         }
-        ranks.append(RankPlan(local_rank, rank, env, stdout, stderr, error_file))
-    notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}"]
+        ranks.append(RankPlan(local_rank, rank, env, stdout, stderr, error_file,
+                              _hidden_streams(config, local_rank)))
+    notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}", *platform_notes(facts.platform)]
     if rendezvous.backend == "static":
         notes.append(f"the store listens on {rendezvous.master_addr} only")
     return LaunchPlan(

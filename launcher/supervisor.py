@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.bootstrap import WorkerPayload
 from launcher.output import OutputPolicy, OutputRouter, fifos_supported
-from launcher.plan import CHOSEN_AT_LAUNCH, LaunchPlan, std_bits
+from launcher.plan import CHOSEN_AT_LAUNCH, LaunchPlan
 from launcher.reaper import Reaper
 from launcher.result import Hang, RankFailure, RunResult
 
@@ -107,12 +107,9 @@ def run_plan(plan: LaunchPlan) -> RunResult:
 
 
 def output_policy(plan: LaunchPlan) -> OutputPolicy:
-    logs = plan.config.logs
-    shown = {int(r) for r in logs.local_ranks_filter.split(",") if r.strip()}
-    hidden = set()
-    for local_rank in range(plan.nprocs):
-        redirected = std_bits(logs.redirects, local_rank) & ~std_bits(logs.tee, local_rank)
-        hidden |= {(local_rank, name) for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit}
+    """Where worker output goes, as the plan decided it."""
+    shown = {int(r) for r in plan.config.logs.local_ranks_filter.split(",") if r.strip()}
+    hidden = {(rank.local_rank, name) for rank in plan.ranks for name in rank.hidden}
     return OutputPolicy(frozenset(shown) or None, frozenset(hidden), plan.log_dir is not None, plan.nprocs)
 
 

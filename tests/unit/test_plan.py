@@ -74,6 +74,11 @@ def test_start_method_per_platform(platform, method):
     assert _plan(facts=dataclasses.replace(FACTS, platform=platform)).start.method == method
 
 
+def test_the_plan_says_what_the_platform_will_not_do():
+    assert any("no process groups" in n for n in _plan(facts=dataclasses.replace(FACTS, platform="win32")).notes)
+    assert not any("process groups" in n for n in _plan().notes)
+
+
 def test_startup_only_variable_falls_back_to_spawn_with_the_reason():
     plan = _plan(env={"PYTHONHASHSEED": "0"})
     assert plan.start.method == "spawn" and "PYTHONHASHSEED" in plan.start.reason
@@ -109,6 +114,8 @@ def test_a_log_dir_keeps_every_rank_in_files():
     assert plan.ranks[0].stdout == "/runs/a/attempt_0/0/stdout.log"
     assert plan.ranks[1].stderr == "/runs/a/attempt_0/1/stderr.log"
     assert plan.ranks[1].error_file == "/runs/a/attempt_0/1/error.json"
+    assert plan.ranks[0].hidden == {"stdout", "stderr"}  # redirected, not teed
+    assert plan.ranks[1].hidden == frozenset()  # not redirected
     assert _plan().ranks[0].stdout is None  # no log dir: console only
 
 
