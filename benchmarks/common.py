@@ -134,6 +134,8 @@ def _role(proc: psutil.Process, root: psutil.Process) -> str:
         return "reaper"
     if "forkserver" in cmd and proc.ppid() == root.pid:
         return "forkserver"
+    if proc.name() == "launcher-agent":
+        return "agent"
     return "worker"
 
 

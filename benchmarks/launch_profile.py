@@ -45,11 +45,10 @@ PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
      ("launcher: flags, config, plan, preflight end", F)),
     ("start forkserver + resource tracker (returns at once)", ("launcher: start forkserver start", F),
      ("launcher: start forkserver end", F)),
-    ("parent: import torch, elastic, agent", ("launcher: run_agent (imports torch, elastic) start", F),
-     ("launcher: torch + elastic + agent imported", F)),
     ("server: interpreter start", ("launcher: start forkserver end", F), ("server: preload starts", F)),
-    ("server: preload torch, launcher (overlaps the parent's import)", ("server: preload starts", F),
-     ("server: preload done", F)),
+    ("server: preload torch, elastic, launcher", ("server: preload starts", F), ("server: preload done", F)),
+    ("agent: fork from the server → host_agent entered", ("launcher: agent process start", F),
+     ("agent: host_agent start", F)),
     ("agent: rendezvous", ("agent: rendezvous start", F), ("agent: rendezvous end", F)),
     ("agent: start workers (request → all started)", ("agent: start workers start", F),
      ("agent: start workers end", F)),
@@ -62,7 +61,8 @@ PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
     ("worker: job done → run_worker returns", ("job: destroy done", L), ("worker: run_worker end", L)),
     ("agent: sees every exit", ("worker: run_worker end", L), ("agent: monitor end", L)),
     ("agent: exit barrier, run returns", ("agent: monitor end", L), ("agent: run end", F)),
-    ("stop forkserver, remove temp dir", ("agent: run end", F), ("launcher: run_plan end", F)),
+    ("agent: result reaches the launcher", ("agent: run end", F), ("launcher: agent process end", F)),
+    ("stop forkserver, remove temp dir", ("launcher: agent process end", F), ("launcher: run_plan end", F)),
     ("summary, exit function, os._exit", ("launcher: run_plan end", F), (EXITED, F)),
     ("launcher exited → all processes gone", (EXITED, F), (GONE, F)),
     ("total", (START, F), (GONE, F)),
@@ -140,7 +140,7 @@ def _ms(value: float | None) -> str:
 
 def render(cases: list[dict[str, Any]]) -> str:
     parts = [f"Launch profile (ours, script entrypoint): medians of {cases[0]['runs']} runs, first dropped; "
-             "ms. Phases overlap: the parent's torch import runs while the server preloads."]
+             "ms. The launcher never imports torch: the agent and the workers fork from the server that preloaded it."]
     for case in cases:
         rows = [[p["phase"], _ms(p["begin_ms"]), _ms(p["ms"])] for p in case["phases"]]
         table = markdown_table(["phase", "starts at", "takes"], rows)

@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
@@ -30,9 +30,15 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher.bootstrap import PROGRESS_FILE
 from launcher.output import OutputRouter
-from launcher.reaper import KILL, Reaper, signal_group
+from launcher.reaper import KILL, signal_group
 
 RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
+
+
+class WorkerWatcher(Protocol):
+    """Told the pid of every worker as it starts: the reaper, or a channel to the launcher that feeds it."""
+
+    def watch(self, pids: list[int]) -> None: ...
 
 
 class RunLogsSpecs(DefaultLogsSpecs):
@@ -81,14 +87,14 @@ def _failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> Proce
 
 class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
-                 router: OutputRouter | None, reaper: Reaper, hang: HangPolicy | None,
+                 router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPolicy | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._grace_period = grace_period
         self._wait_interval = wait_interval
         self._logs = logs
         self._router = router
-        self._reaper = reaper
+        self._watcher = watcher
         self._hang = hang
         self._on_restart = on_restart
         self._attempt_started = time.time()
@@ -114,7 +120,7 @@ class LauncherAgent(LocalElasticAgent):
         self._attempt_started = time.time()
         self.hang_report = None
         pids: dict[int, Any] = super()._start_workers(worker_group)
-        self._reaper.watch([int(pid) for pid in pids.values()])
+        self._watcher.watch([int(pid) for pid in pids.values()])
         return pids
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:

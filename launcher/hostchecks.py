@@ -66,9 +66,12 @@ def check_paths(
             message = f"{key}: {raw} exists under {cwd} but the workers run in {job_dir}"
             findings.append(Finding("paths", "fail", "", message, f"use the absolute path {cwd / path}"))
             continue
-        if writes:
+        if writes:  # a folder the job writes into (made if missing)
             existing = next((p for p in (target, *target.parents) if p.exists()), None)
-            if existing is None or not os.access(existing, os.W_OK):
+            if existing is not None and not existing.is_dir():
+                findings.append(Finding("paths", "fail", "", f"{key}: {existing} is a file, not a folder",
+                                        "choose a folder you can write"))
+            elif existing is None or not os.access(existing, os.W_OK):
                 findings.append(
                     Finding(
                         "paths",

@@ -266,6 +266,10 @@ def worker_command(plan: LaunchPlan) -> str:
     return f"{target.describe()}({call_args})"
 
 
+AGENT_IN_SERVER = "forked from the same server (the launcher does not import torch)"
+AGENT_IN_LAUNCHER = "in the launcher process (imports torch)"
+
+
 def render_plan(plan: LaunchPlan) -> str:
     """The plan as ``--dry-run`` prints it."""
     rdzv = plan.rendezvous
@@ -279,6 +283,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  backend       {plan.backend} ({plan.backend_reason})",
         f"  start method  {plan.start.method}{' + torch preloaded' if plan.start.preload_torch else ''}"
         f" ({plan.start.reason})",
+        f"  agent         {AGENT_IN_SERVER if plan.start.agent_in_server else AGENT_IN_LAUNCHER}",
         f"  rendezvous    {rdzv.backend} at {rdzv.endpoint}, run id {rdzv.run_id}",
         f"  restarts      {plan.config.world.max_restarts}",
         f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",

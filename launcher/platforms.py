@@ -49,6 +49,11 @@ class StartMethodChoice:
     preload_torch: bool  # workers come from a server that imported torch
     reason: str
 
+    @property
+    def agent_in_server(self) -> bool:
+        """Whether elastic's agent forks from the torch-preloaded server too (else it runs in the launcher)."""
+        return self.method == "forkserver" and self.preload_torch
+
 
 @dataclass(frozen=True)
 class BackendChoice:

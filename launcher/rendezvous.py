@@ -10,6 +10,7 @@ elastic's own. Imports torch: launch side, used by the supervisor only.
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any
 
@@ -22,6 +23,9 @@ from torch.distributed.elastic.rendezvous import (
 )
 from torch.distributed.elastic.rendezvous.static_tcp_rendezvous import StaticTCPRendezvous
 from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
+
+from launcher.errors import PreflightError
+from launcher.runtime.spawncheck import FIX_PORT
 
 BACKEND_NAME = "launcher-static"
 
@@ -36,7 +40,14 @@ class BoundStaticRendezvous(StaticTCPRendezvous):
 
     def next_rendezvous(self) -> RendezvousInfo:
         if self._store is None and self.rank == 0:
-            listener = socket.create_server((self.master_addr, self.master_port), backlog=512)
+            try:
+                listener = socket.create_server((self.master_addr, self.master_port), backlog=512)
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                # Taken since the preflight looked (or it was skipped): nothing has started yet.
+                raise PreflightError(f"port: master port {self.master_port} is already in use on "
+                                     f"{self.master_addr}", FIX_PORT) from None
             self.master_port = listener.getsockname()[1]
             self._listener = listener  # kept open for the store's lifetime
             self._store = TCPStore(  # type: ignore[call-arg]

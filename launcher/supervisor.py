@@ -1,41 +1,33 @@
-"""Run a LaunchPlan on torch.distributed.elastic and return a RunResult.
+"""Run a LaunchPlan on torch.distributed.elastic and return a RunResult: the launcher's side.
 
-Elastic does the work (rendezvous, store, worker processes, restarts, error
-files). What is ours: the torch-preloaded forkserver started before this
-process imports torch, an agent that waits on worker exits instead of
-sleeping between polls and stops workers with the plan's grace period, log
-files under the user's log dir (or a private temp dir removed at exit), and
-the translation of elastic's failures into ``RankFailure``s.
+Starts the forkserver that preloads torch, the reaper and the log dir (the
+user's, or a private temp dir removed at the end), then hosts the agent
+(``engine.run_agent``) where it costs least: in a child of that server
+(``agent_host.py``), so that this process never imports torch; or here, when
+workers are spawned or forked and no server exists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import logging
 import multiprocessing
 import multiprocessing.util
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from launcher.bootstrap import WorkerPayload
-from launcher.output import OutputPolicy, OutputRouter, fifos_supported
-from launcher.plan import CHOSEN_AT_LAUNCH, LaunchPlan
+from launcher.plan import LaunchPlan
 from launcher.reaper import Reaper
-from launcher.result import Hang, RankFailure, RunResult
+from launcher.result import RunResult
 
-if TYPE_CHECKING:
-    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
-
-PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocessing.api", "launcher.bootstrap",
-           "launcher.runtime.context"]
+# What the server imports before it forks the agent and the workers: all of it shared by them.
+PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocessing.api",
+           "torch.distributed.elastic.agent.server.local_elastic_agent", "launcher.bootstrap",
+           "launcher.runtime.context", "launcher.agent", "launcher.engine", "launcher.agent_host"]
 
 
 def start_worker_server(plan: LaunchPlan) -> None:
@@ -71,19 +63,6 @@ def stop_worker_server() -> None:
     server._stop()
 
 
-def worker_environment(plan: LaunchPlan) -> dict[str, str]:
-    """What every worker gets on top of elastic's rank variables.
-
-    Passed in the payload rather than through this process's environment: a
-    forkserver child inherits the server's environment, fixed when it started.
-    """
-    return {
-        "OMP_NUM_THREADS": plan.omp_num_threads,
-        "TORCHELASTIC_SIGNALS_TO_HANDLE": plan.config.world.signals_to_handle,
-        **plan.worker_env,
-    }
-
-
 def run_plan(plan: LaunchPlan) -> RunResult:
     """Start the workers of ``plan``, wait for them, and say how it went."""
     started = time.monotonic()
@@ -93,175 +72,20 @@ def run_plan(plan: LaunchPlan) -> RunResult:
     for folder in (private_dir, multiprocessing.util.get_temp_dir() if plan.start.method == "forkserver" else None):
         if folder is not None:  # removed by the reaper if this process is killed
             reaper.remove_if_abandoned(folder)
-    router = OutputRouter(output_policy(plan)) if fifos_supported() else None
+    log_dir = plan.log_dir or str(private_dir)
     try:
-        result = _run_agent(plan, plan.log_dir or str(private_dir), router, reaper)
+        if plan.start.agent_in_server:
+            from launcher.agent_host import run_in_server
+
+            result = run_in_server(plan, log_dir, reaper)
+        else:
+            from launcher.engine import run_agent
+
+            result = run_agent(plan, log_dir, reaper)
     finally:
         reaper.close()
-        if router is not None:
-            router.close()
         stop_worker_server()
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
     return dataclasses.replace(result, wall_time=time.monotonic() - started)
 
-
-def output_policy(plan: LaunchPlan) -> OutputPolicy:
-    """Where worker output goes, as the plan decided it."""
-    shown = {int(r) for r in plan.config.logs.local_ranks_filter.split(",") if r.strip()}
-    hidden = {(rank.local_rank, name) for rank in plan.ranks for name in rank.hidden}
-    return OutputPolicy(frozenset(shown) or None, frozenset(hidden), plan.log_dir is not None, plan.nprocs)
-
-
-def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, reaper: Reaper) -> RunResult:
-    from torch.distributed.elastic.agent.server.api import WorkerSpec
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-
-    from launcher.agent import HangPolicy, LauncherAgent, RunLogsSpecs
-    from launcher.bootstrap import run_worker
-    from launcher.rendezvous import handler_for
-
-    quiet_engine_logs(os.environ)
-    world, monitor = plan.config.world, plan.config.monitor
-    rdzv = plan.rendezvous
-    handler = handler_for(rdzv.backend, rdzv.endpoint.replace(CHOSEN_AT_LAUNCH, "0"), rdzv.run_id, rdzv.min_nodes,
-                          rdzv.max_nodes, world.local_addr, dict(rdzv.conf))
-    payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config,
-                            start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
-                            env=worker_environment(plan))
-    spec = WorkerSpec(
-        role=world.role,
-        local_world_size=plan.nprocs,
-        entrypoint=run_worker,
-        args=(payload,),
-        rdzv_handler=handler,
-        max_restarts=world.max_restarts,
-        monitor_interval=1e-6,  # the agent waits on worker exits itself: see LauncherAgent
-        local_addr=world.local_addr,
-    )
-    hang_policy = None
-    if monitor.hang_timeout:
-        startup = monitor.hang_startup if monitor.hang_startup is not None else 5 * monitor.hang_timeout
-        hang_policy = HangPolicy(monitor.hang_timeout, startup)
-    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = world.signals_to_handle
-    agent = LauncherAgent(
-        spec=spec,
-        logs=RunLogsSpecs(log_dir, router),
-        router=router,
-        reaper=reaper,
-        hang=hang_policy,
-        on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
-        start_method=plan.start.method,
-        grace_period=world.shutdown_timeout,
-        wait_interval=world.monitor_interval,
-    )
-    interrupted = None
-    try:
-        outcome = agent.run()
-    except SignalException as stop:
-        interrupted, outcome = signal.Signals(stop.sigval).name, None
-    finally:
-        handler.shutdown()
-    restarts = world.max_restarts - agent.remaining_restarts
-    common = {"restarts": restarts, "log_dir": plan.log_dir}
-    if interrupted is not None:
-        return RunResult(interrupted_by=interrupted, **common)  # type: ignore[arg-type]
-    assert outcome is not None
-    if not outcome.is_failed():
-        return RunResult(return_values=dict(outcome.return_values), **common)  # type: ignore[arg-type]
-
-    def lines(local_rank: int) -> tuple[str, ...]:
-        return router.last_lines(local_rank) if router is not None else ()
-
-    failures = sorted(
-        (
-            _to_rank_failure(rank, f, agent.exit_times.get((restarts, f.local_rank)),
-                             (restarts, f.local_rank) in agent.stopped_ranks, lines(f.local_rank))
-            for rank, f in outcome.failures.items()
-        ),
-        key=lambda f: f.timestamp,
-    )
-    hang = None
-    if agent.hang_report is not None and monitor.hang_timeout:
-        report = agent.hang_report
-        hang = Hang(report.rank, report.local_rank, report.idle, monitor.hang_timeout, lines(report.local_rank))
-    return RunResult(failures=tuple(failures), hang=hang, **common)  # type: ignore[arg-type]
-
-
-def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
-    causes = ", ".join(f"rank {rank} ({_how(f)})" for rank, f in sorted(failures.items())) or "a failure"
-    print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
-          f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
-
-
-def _how(failure: ProcessFailure) -> str:
-    if failure.exitcode is not None and failure.exitcode < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-failure.exitcode).name}"
-    return f"exit code {failure.exitcode}"
-
-
-def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool,
-                     last_lines: tuple[str, ...]) -> RankFailure:
-    exitcode: int | None = failure.exitcode
-    signal_name = None
-    if exitcode is not None and exitcode < 0:
-        try:
-            signal_name = signal.Signals(-exitcode).name
-        except ValueError:
-            signal_name = f"signal {-exitcode}"
-        exitcode = None
-    message, trace, raised_at = _read_error(failure.error_file_data)
-    return RankFailure(
-        rank=rank,
-        local_rank=failure.local_rank,
-        host=_hostname(),
-        pid=failure.pid,
-        exitcode=exitcode,
-        signal=signal_name,
-        timestamp=raised_at or seen_at or float(failure.timestamp),
-        stopped_by_launcher=stopped,
-        message=message,
-        traceback=trace,
-        last_lines=last_lines,
-    )
-
-
-def _read_error(data: Any) -> tuple[str | None, str | None, float | None]:
-    """Elastic's error-file layout: {"message": {"message": ..., "extraInfo": {"py_callstack": ...}}}.
-
-    The bootstrap adds ``extraInfo.time``, the sub-second time the exception was raised.
-    """
-    if not isinstance(data, dict) or "message" not in data:
-        return None, None, None
-    body = data["message"]
-    if body in ("<NONE>", "<N/A>", None):  # elastic's placeholders when no error file was written
-        return None, None, None
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            return body, None, None
-    if not isinstance(body, dict):
-        return str(body), None, None
-    extra = body.get("extraInfo") or {}
-    raised_at = extra.get("time")
-    return body.get("message"), extra.get("py_callstack"), float(raised_at) if raised_at else None
-
-
-def quiet_engine_logs(environ: Mapping[str, str]) -> None:
-    """Elastic logs every failure with its own traceback; the launcher's summary replaces that.
-
-    ``LOGLEVEL`` (torchrun's variable) keeps elastic's logs as they are.
-    """
-    if "LOGLEVEL" in environ:
-        return
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith(("torch.distributed.elastic", "torch.multiprocessing")):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _hostname() -> str:
-    from launcher.hostinfo import hostname
-
-    return hostname()

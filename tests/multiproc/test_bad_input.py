@@ -25,6 +25,8 @@ CASES = {
     "unsupported flag": (None, None, ["--no-python", "t.py"], "--no-python"),
     "unknown flag": (None, None, ["--nprocz", "2", "t.py"], "unrecognized arguments: --nprocz"),
     "bad override": (None, None, ["--set", "world.nprocs=four", "t.py"], "--set world.nprocs=four"),
+    "log dir in a file": ("afile", "not a folder\n", ["--log-dir", "afile/logs", "t.py"],
+                          "afile is a file, not a folder"),
     "unguarded spawn": ("unguarded.py",
                         "import torch.multiprocessing as mp\n\ndef f(i):\n    pass\n\nmp.spawn(f, nprocs=2)\n",
                         ["unguarded.py"], "unguarded.py:6"),
@@ -52,6 +54,21 @@ def test_busy_master_port(tmp_path, launcher):
         port = busy.getsockname()[1]
         ran = launcher(["--master-port", port, "t.py"], cwd=tmp_path, timeout=30)
     assert ran.returncode == 2 and f"{port}" in ran.stderr and "should never run" not in ran.stdout
+
+
+@pytest.mark.parametrize("start_method", ["auto", "spawn"])  # the agent in the server's child, or in the launcher
+def test_master_port_taken_after_the_check(start_method, tmp_path, launcher):
+    """The port is taken between the preflight and the store's bind (here: the check is skipped)."""
+    (tmp_path / "t.py").write_text("print('should never run')\n")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        ran = launcher(["--skip-check", "port", "--start-method", start_method, "--master-port", port, "t.py"],
+                       cwd=tmp_path, timeout=30)
+    lines = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert ran.returncode == 2, ran.stderr
+    assert lines == [f"launcher: error: port: master port {port} is already in use on 127.0.0.1 "
+                     "(pick another master port, or leave it unset so the launcher chooses a free one)"]
+    assert "should never run" not in ran.stdout
 
 
 def test_real_import_error_shows_its_traceback(tmp_path, launcher):
@@ -83,3 +100,16 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path, run_env):
     process.stdout.close()  # like `| head -1`
     _, stderr = process.communicate(timeout=30)
     assert b"Traceback" not in stderr and process.returncode == 141
+
+
+@pytest.mark.parametrize("start_method", ["auto", "spawn"])
+def test_an_error_inside_the_agent_ends_the_run(start_method, tmp_path, launcher):
+    """With the check skipped, the log dir cannot be made: the agent's error is shown, nothing is left."""
+    (tmp_path / "t.py").write_text("print('should never run')\n")
+    (tmp_path / "afile").write_text("not a folder\n")
+    ran = launcher(["--skip-check", "paths", "--start-method", start_method, "--log-dir", "afile/logs", "t.py"],
+                   cwd=tmp_path, timeout=30)
+    assert ran.returncode == 1, ran.stderr
+    assert "NotADirectoryError" in ran.stderr and "should never run" not in ran.stdout
+    if start_method == "auto":
+        assert "the launcher's agent process failed" in ran.stderr

@@ -7,6 +7,7 @@ goals: those are measured by benchmarks/failure_latency.py.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -79,9 +80,9 @@ def test_hang_watchdog_dumps_stacks_and_exits_124(start_method, tmp_path, launch
     assert "faults.py\", line 60 in <module>" in ran.stderr  # rank 0's, waiting in the barrier
 
 
-def _start(tmp_path: Path, run_env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, run_env: dict[str, str], *args: str, session: bool = False) -> subprocess.Popen[str]:
     process = subprocess.Popen([sys.executable, "-m", "launcher", *args], cwd=SAMPLES, env=run_env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=session)
     deadline = time.monotonic() + 60
     while not all((tmp_path / f"ready{r}").exists() for r in (0, 1)):
         assert process.poll() is None, process.communicate()
@@ -99,6 +100,18 @@ def test_launcher_interrupted(sig, code, start_method, tmp_path, run_env):
     assert process.returncode == code, stderr
     assert f"stopped by {sig.name}" in stderr
     assert processes_with_token(run_env[TOKEN_VARIABLE]) == []  # gone as the launcher exits
+
+
+def test_ctrl_c_reaches_the_job_once_and_the_grace_period_holds(start_method, tmp_path, run_env):
+    """A terminal's Ctrl-C signals the launcher's whole process group. A second signal would skip the
+    grace period; the workers' SIGTERM handlers must get to finish their cleanup."""
+    process = _start(tmp_path, run_env, "--start-method", start_method, "--nprocs", "2", "faults.py",
+                     "clean_up_on_sigterm", str(tmp_path), session=True)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert sorted(p.name for p in tmp_path.glob("cleaned*")) == ["cleaned0", "cleaned1"], stderr
+    assert processes_with_token(run_env[TOKEN_VARIABLE]) == []
 
 
 def test_launcher_sigkilled_leaves_nothing_within_10_seconds(start_method, tmp_path, run_env):

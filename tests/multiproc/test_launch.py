@@ -53,6 +53,26 @@ def test_worker_environment_matches_torchrun(nprocs, tmp_path, launcher, torchru
         assert mine["path0"] == anchor["path0"] == str(SAMPLES)
 
 
+IMPORTS_OF_THE_LAUNCHER = (
+    "import sys\n"
+    "from launcher.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.mark.parametrize(("method", "imported"), [("auto", False), ("spawn", True)])
+def test_the_launcher_imports_torch_only_when_it_hosts_the_agent(method, imported, tmp_path, run_env):
+    """On Linux the agent forks from the torch-preloaded server; under spawn it runs in the launcher."""
+    ran = subprocess.run([sys.executable, "-c", IMPORTS_OF_THE_LAUNCHER, "--start-method", method, "--nprocs", "2",
+                          "env_dump.py", str(tmp_path)], cwd=SAMPLES, env=run_env, capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 0, ran.stderr
+    assert len(_read_ranks(tmp_path, 2)) == 2
+    assert f"torch imported: {imported}" in ran.stderr
+
+
 def test_no_temp_dirs_left(tmp_path, launcher, run_env):
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -35,9 +35,19 @@ def hang_here():
         time.sleep(3600)
 
 
+def clean_up_then_exit(signum, frame):
+    """Like saving a checkpoint on SIGTERM: it takes a while, and must not be cut short."""
+    (out / f"term{rank}").write_text("got SIGTERM")
+    time.sleep(0.5)
+    (out / f"cleaned{rank}").write_text("cleaned up")
+    sys.exit(0)
+
+
 dist.init_process_group("gloo")
 if mode == "ignore_sigterm" and rank == 0:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "clean_up_on_sigterm":
+    signal.signal(signal.SIGTERM, clean_up_then_exit)
 if mode in ("orphan_child", "children_wait"):  # like DataLoader workers that would outlive their rank
     child = subprocess.Popen([sys.executable, "-c", STUBBORN_CHILD, str(out / f"child{rank}")])
     while not (out / f"child{rank}").exists():
@@ -55,6 +65,6 @@ if rank == 1:
         hang_here()
     if mode in ("wait", "children_wait"):
         hang_here()
-if mode == "ignore_sigterm":
-    hang_here()  # not in a collective: the failure of rank 1 does not wake it up
+if mode in ("ignore_sigterm", "clean_up_on_sigterm"):
+    hang_here()  # not in a collective: signal handlers run, and the failure of rank 1 does not wake it up
 dist.barrier()  # rank 0 waits here for a rank that never comes

@@ -39,6 +39,7 @@ def test_start_method_per_platform(
 ) -> None:
     choice = choose_start_method(requested, platform, job_env, {})
     assert (choice.method, choice.preload_torch) == (method, preload)
+    assert choice.agent_in_server == (method == "forkserver")  # the agent forks from the same server
 
 
 def test_fork_on_macos_is_honoured_with_a_warning_reason() -> None:

@@ -231,6 +231,14 @@ def test_missing_input_warns_and_writable_output_passes(tmp_path: Path) -> None:
     assert [(f.status, f.message.split(":")[0]) for f in findings] == [("warn", "data.root")]
 
 
+@pytest.mark.parametrize("inside", ["", "logs"])
+def test_output_folder_that_is_or_lies_in_a_file_fails(inside: str, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    findings = check_paths({"logs.dir": str(tmp_path / "afile" / inside)}, tmp_path, None, writable={"logs.dir"})
+    expected = ("fail", f"logs.dir: {tmp_path / 'afile'} is a file, not a folder")
+    assert [(f.status, f.message) for f in findings] == [expected]
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_output_and_unreadable_input_fail(tmp_path: Path) -> None:
     locked = tmp_path / "locked"

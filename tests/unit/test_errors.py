@@ -1,0 +1,19 @@
+"""The error hierarchy survives the trip from the agent process to the launcher."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from launcher.errors import ConfigError, LauncherError, PlatformError, PreflightError, TargetError, UsageError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize("kind", [LauncherError, UsageError, ConfigError, TargetError, PreflightError, PlatformError])
+def test_errors_pickle_with_their_hint(kind: type[LauncherError]) -> None:
+    error = kind("port: master port 1 is already in use", "pick another master port")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is kind
+    assert (copy.message, copy.hint, str(copy)) == (error.message, error.hint, str(error))
