@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _prepare(args: list[str]) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
+def _prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
     from launcher.clusters import detect
     from launcher.flags import parse_flags
     from launcher.job import host_facts, load_job
@@ -52,6 +52,10 @@ def _prepare(args: list[str]) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
 
         build_parser().print_usage(sys.stderr)
         raise LauncherError("no target given", "name a script, -m module, module:function or a .yaml job file")
+    if launching and not flags.dry_run:
+        from launcher.supervisor import start_worker_server_early
+
+        start_worker_server_early(str(flags.values.get("world.start_method", ("auto", ""))[0]))
     job = load_job(flags)
     facts = host_facts(os.environ)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
@@ -79,18 +83,23 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-da
 
 
 def _launch(args: list[str]) -> int:
-    from launcher.findings import preflight_error
-    from launcher.plan import render_plan
+    try:
+        flags, plan, findings = _prepare(args, launching=True)
+        from launcher.findings import preflight_error
 
-    flags, plan, findings = _prepare(args)
-    error = preflight_error(findings)
-    if error is not None:
-        raise error
+        error = preflight_error(findings)
+        if error is not None:
+            raise error
+    except BaseException:
+        _stop_early_server()
+        raise
     for finding in findings:
         if finding.status == "warn":
             where = f"{finding.where}: " if finding.where else ""
             print(f"launcher: warning: {where}{finding.message} (fix: {finding.fix})", file=sys.stderr)
     if flags.dry_run:
+        from launcher.plan import render_plan
+
         print(render_plan(plan))
         return EXIT_OK
     from launcher.supervisor import run_plan
@@ -98,6 +107,13 @@ def _launch(args: list[str]) -> int:
     result = run_plan(plan)
     report(result, sys.stderr)
     return result.exit_code
+
+
+def _stop_early_server() -> None:
+    """Nothing may outlive a launch that does not happen: not even the server started early."""
+    supervisor = sys.modules.get("launcher.supervisor")
+    if supervisor is not None:
+        supervisor.stop_worker_server()
 
 
 def report(result: RunResult, out: TextIO) -> None:

@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from launcher.bootstrap import WorkerPayload
@@ -42,6 +42,27 @@ def worker_environment(plan: LaunchPlan) -> dict[str, str]:
         "TORCHELASTIC_SIGNALS_TO_HANDLE": plan.config.world.signals_to_handle,
         **plan.worker_env,
     }
+
+
+@contextlib.contextmanager
+def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment holds ``overrides`` in the block, then is as it was.
+
+    Spawned workers start with the agent's environment: a variable read when an
+    interpreter starts (PYTHONHASHSEED, LD_PRELOAD, thread counts) acts only if
+    it is there when a worker is spawned, as torchrun's workers get theirs.
+    Elastic reads TORCHELASTIC_SIGNALS_TO_HANDLE from it too.
+    """
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResult:
@@ -91,7 +112,6 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     if monitor.hang_timeout:
         startup = monitor.hang_startup if monitor.hang_startup is not None else 5 * monitor.hang_timeout
         hang_policy = HangPolicy(monitor.hang_timeout, startup)
-    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = world.signals_to_handle
     agent = LauncherAgent(
         spec=spec,
         logs=RunLogsSpecs(log_dir, router),
@@ -105,7 +125,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     )
     interrupted = None
     try:
-        outcome = agent.run()
+        with process_environment(worker_environment(plan)):
+            outcome = agent.run()
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     finally:

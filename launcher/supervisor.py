@@ -18,30 +18,56 @@ import shutil
 import signal
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from launcher.plan import LaunchPlan
 from launcher.reaper import Reaper
-from launcher.result import RunResult
+
+if TYPE_CHECKING:
+    from launcher.plan import LaunchPlan
+    from launcher.result import RunResult
 
 # What the server imports before it forks the agent and the workers: all of it shared by them.
 PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocessing.api",
            "torch.distributed.elastic.agent.server.local_elastic_agent", "launcher.bootstrap",
-           "launcher.runtime.context", "launcher.agent", "launcher.engine", "launcher.agent_host"]
+           "launcher.runtime.context", "launcher.agent", "launcher.engine", "launcher.agent_host",
+           "launcher.server_ready"]
+
+
+def start_worker_server_early(requested_method: str) -> None:
+    """Start the server as soon as the command line is read, when the launch will most likely use it.
+
+    Its torch import then overlaps everything the launcher still does (reading
+    the job file, planning, preflight). The job file may still ask for another
+    start method, or set a variable that needs spawn: ``start_worker_server``
+    stops the server then, and a launch that does not happen stops it too.
+    """
+    from launcher.errors import LauncherError
+    from launcher.platforms import choose_start_method, current_platform
+
+    try:
+        choice = choose_start_method(requested_method, current_platform(), {}, os.environ)
+    except LauncherError:
+        return  # the plan will say what is wrong
+    if choice.method == "forkserver":
+        _ensure_server(PRELOAD if choice.preload_torch else [])
 
 
 def start_worker_server(plan: LaunchPlan) -> None:
-    """Start the forkserver that preloads torch, before this process imports torch.
+    """Make sure the server the plan's workers come from runs (and that no other one does).
 
-    Its import then overlaps with ours. The server reads the environment once, at
-    start: what the workers need on top of it travels in their payload.
+    The server reads the environment once, at start: what the workers need on
+    top of it travels in their payload.
     """
     if plan.start.method != "forkserver":
+        stop_worker_server()  # started early for a launch that turned out to spawn or fork
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD if plan.start.preload_torch else [])
+    _ensure_server(PRELOAD if plan.start.preload_torch else [])
+
+
+def _ensure_server(preload: list[str]) -> None:
     from multiprocessing import forkserver
 
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     forkserver.ensure_running()
 
 
@@ -60,7 +86,8 @@ def stop_worker_server() -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    server._stop()
+    with contextlib.suppress(OSError):  # its socket may be gone with the temp dir
+        server._stop()
 
 
 def run_plan(plan: LaunchPlan) -> RunResult:

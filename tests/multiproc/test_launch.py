@@ -197,3 +197,18 @@ def test_init_under_every_runner(runner, tmp_path, launcher, torchrun, run_env):
     world = 1 if runner == "python" else 2
     seen = _read_ranks(out, world)
     assert all(s["world_size"] == world and s["sum"] == world * (world + 1) / 2 for s in seen)
+
+
+def test_a_job_env_read_at_interpreter_start_is_honoured_by_spawning(tmp_path, launcher):
+    """PYTHONHASHSEED only acts when an interpreter starts: a worker forked from the server (started early,
+    from the command line alone) would keep the server's randomised hashing. The plan spawns instead."""
+    (tmp_path / "hashing.py").write_text(
+        "import os, sys\n"
+        "open(os.path.join(sys.argv[1], 'rank' + os.environ['RANK']), 'w').write(str(sys.flags.hash_randomization))\n"
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(f"entrypoint: {tmp_path / 'hashing.py'}\nargs: [{tmp_path}]\nenv: {{PYTHONHASHSEED: '0'}}\n")
+    assert "job env sets PYTHONHASHSEED" in launcher([job, "--nprocs", 2, "--dry-run"]).stdout
+    ran = launcher([job, "--nprocs", 2])
+    assert ran.returncode == 0, ran.stderr
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["0", "0"]  # 0: hashing not randomised
