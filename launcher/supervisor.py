@@ -67,8 +67,35 @@ def start_worker_server(plan: LaunchPlan) -> None:
 def _ensure_server(preload: list[str]) -> None:
     from multiprocessing import forkserver
 
+    _keep_socket_paths_short()
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     forkserver.ensure_running()
+
+
+SOCKET_PATH_MAX = 104  # bytes of an AF_UNIX path, NUL included: 108 on Linux, 104 on macOS and the BSDs
+SYSTEM_TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
+
+
+def _keep_socket_paths_short() -> None:
+    """Put multiprocessing's temp dir, where the server's socket lives, under /tmp when TMPDIR is too long.
+
+    The socket is ``$TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX``; a long TMPDIR (a
+    scheduler's per-job scratch dir) makes it too long to bind ("AF_UNIX path
+    too long"). Python 3.14 falls back to the system's temp dir the same way
+    (cpython#132124). The reaper removes the folder if the launcher is killed.
+    """
+    from multiprocessing import process, util
+
+    config = process.current_process()._config  # type: ignore[attr-defined]
+    base = tempfile.gettempdir()
+    if config.get("tempdir") is not None or len(base) + len("/pymp-12345678/listener-12345678") < SOCKET_PATH_MAX:
+        return
+    usable = [d for d in SYSTEM_TEMP_DIRS if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK)]
+    if not usable:
+        return  # nothing better: multiprocessing will say what went wrong
+    folder = tempfile.mkdtemp(prefix="pymp-", dir=usable[0])
+    util.Finalize(None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, exitpriority=-100)
+    config["tempdir"] = folder
 
 
 def stop_worker_server() -> None:

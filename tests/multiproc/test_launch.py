@@ -212,3 +212,13 @@ def test_a_job_env_read_at_interpreter_start_is_honoured_by_spawning(tmp_path, l
     ran = launcher([job, "--nprocs", 2])
     assert ran.returncode == 0, ran.stderr
     assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["0", "0"]  # 0: hashing not randomised
+
+
+def test_a_long_tmpdir_still_launches(tmp_path, launcher):
+    """The server's socket lives in multiprocessing's temp dir: under a long TMPDIR it would be too long to bind."""
+    scratch = tmp_path / ("scratch-" + "x" * 80)
+    scratch.mkdir()
+    ran = launcher(["--nprocs", 2, "env_dump.py", tmp_path / "out"], env={"TMPDIR": str(scratch)})
+    assert ran.returncode == 0, ran.stderr
+    assert len(_read_ranks(tmp_path / "out", 2)) == 2
+    assert list(scratch.iterdir()) == []

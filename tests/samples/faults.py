@@ -35,6 +35,13 @@ def hang_here():
         time.sleep(3600)
 
 
+def train_forever():
+    """A training loop: Python code keeps running, so a signal handler runs soon after its signal,
+    whichever of the process's threads (gloo's, torch's) the kernel handed the signal to."""
+    while True:
+        time.sleep(0.05)
+
+
 def clean_up_then_exit(signum, frame):
     """Like saving a checkpoint on SIGTERM: it takes a while, and must not be cut short."""
     (out / f"term{rank}").write_text("got SIGTERM")
@@ -65,6 +72,8 @@ if rank == 1:
         hang_here()
     if mode in ("wait", "children_wait"):
         hang_here()
-if mode in ("ignore_sigterm", "clean_up_on_sigterm"):
-    hang_here()  # not in a collective: signal handlers run, and the failure of rank 1 does not wake it up
+if mode == "ignore_sigterm":
+    hang_here()  # not in a collective: the failure of rank 1 does not wake it up
+if mode == "clean_up_on_sigterm":
+    train_forever()
 dist.barrier()  # rank 0 waits here for a rank that never comes
