@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -179,11 +180,10 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
                 while_running(proc, tag)
             if sample_every is not None:
                 peak = _sample_until_exit(proc, sample_every, start + timeout)
-            try:
-                returncode = proc.wait(timeout=max(0.1, timeout - (time.perf_counter() - start)))
-            except subprocess.TimeoutExpired:
-                raise JobError(f"timed out after {timeout:.0f} s: {' '.join(cmd)}") from None
+            returncode = _wait_exactly(proc, max(0.1, timeout - (time.perf_counter() - start)))
             exit_seconds = time.perf_counter() - start
+            if returncode is None:
+                raise JobError(f"timed out after {timeout:.0f} s: {' '.join(cmd)}")
             gone_at = wait_until_gone(tag, timeout=max(5.0, timeout - exit_seconds))
         finally:
             if proc.poll() is None:
@@ -204,6 +204,27 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
         peak_pss=sum(row.pss for row in peak),
         peak_processes=tuple(peak),
     )
+
+
+def _wait_exactly(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit code, seen the moment the process exits; None if it was killed at ``timeout``.
+
+    ``Popen.wait(timeout)`` polls with sleeps of up to 50 ms, which would blur every
+    figure; a blocking wait with a timer that kills on timeout does not.
+    """
+    expired = threading.Event()
+
+    def kill() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+    return None if expired.is_set() else returncode
 
 
 def _sample_until_exit(proc: subprocess.Popen[bytes], every: float,

@@ -208,8 +208,9 @@ def test_a_job_env_read_at_interpreter_start_is_honoured_by_spawning(tmp_path, l
     )
     job = tmp_path / "job.yaml"
     job.write_text(f"entrypoint: {tmp_path / 'hashing.py'}\nargs: [{tmp_path}]\nenv: {{PYTHONHASHSEED: '0'}}\n")
-    assert "job env sets PYTHONHASHSEED" in launcher([job, "--nprocs", 2, "--dry-run"]).stdout
-    ran = launcher([job, "--nprocs", 2])
+    auto = ["--start-method", "auto"]  # the policy under test (CI also runs this file with PET_START_METHOD=spawn)
+    assert "job env sets PYTHONHASHSEED" in launcher([*auto, job, "--nprocs", 2, "--dry-run"]).stdout
+    ran = launcher([*auto, job, "--nprocs", 2])
     assert ran.returncode == 0, ran.stderr
     assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["0", "0"]  # 0: hashing not randomised
 
