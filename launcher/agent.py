@@ -125,11 +125,12 @@ class LauncherAgent(LocalElasticAgent):
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         processes = self._processes()
-        # A worker that succeeded does not exit until its return value is read: wake on that value too.
-        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None]
+        # A worker that succeeded does not exit until its return value is read: wake on that value too,
+        # and do not wait at all once every value is in (they may all have come during the last call).
         queues = getattr(self._pcontext, "_ret_vals", None) or {}
-        waitables += [queue._reader for queue in queues.values() if queue.empty()]
-        if waitables:
+        missing = [queue._reader for queue in queues.values() if queue.empty()]
+        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None] + missing
+        if waitables and (missing or not queues):
             multiprocessing.connection.wait(waitables, timeout=self._wait_interval)
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):

@@ -26,11 +26,7 @@ if TYPE_CHECKING:
     from launcher.plan import LaunchPlan
     from launcher.result import RunResult
 
-# What the server imports before it forks the agent and the workers: all of it shared by them.
-PRELOAD = ["torch", "torch.distributed", "torch.distributed.elastic.multiprocessing.api",
-           "torch.distributed.elastic.agent.server.local_elastic_agent", "launcher.bootstrap",
-           "launcher.runtime.context", "launcher.agent", "launcher.engine", "launcher.agent_host",
-           "launcher.server_ready"]
+PRELOAD = ["launcher.server_preload"]  # what the server imports before it forks: see that module
 
 
 def start_worker_server_early(requested_method: str) -> None:

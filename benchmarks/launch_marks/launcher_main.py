@@ -26,7 +26,7 @@ if __name__ == "__main__":
     wrap(launcher.cli, "_prepare", "launcher: flags, config, plan, preflight")
     wrap(launcher.cli, "report", "launcher: summary")
     wrap(supervisor, "run_plan", "launcher: run_plan")
-    wrap(supervisor, "start_worker_server", "launcher: start forkserver")
+    wrap(supervisor, "start_worker_server_early", "launcher: start forkserver")
     wrap(launcher.agent_host, "run_in_server", "launcher: agent process")
     wrap(supervisor, "stop_worker_server", "launcher: stop forkserver")
     wrap(multiprocessing.util, "_exit_function", "launcher: multiprocessing exit function")
