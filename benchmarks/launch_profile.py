@@ -48,7 +48,7 @@ PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
      ("launcher: start forkserver end", F)),
     ("server: interpreter start", ("launcher: start forkserver end", F), ("server: preload starts", F)),
     ("server: preload torch, elastic, launcher", ("server: preload starts", F), ("server: preload done", F)),
-    ("agent: fork from the server → host_agent entered", ("launcher: agent process start", F),
+    ("agent: asked for (waits for the preload) → host_agent entered", ("launcher: agent process start", F),
      ("agent: host_agent start", F)),
     ("agent: rendezvous", ("agent: rendezvous start", F), ("agent: rendezvous end", F)),
     ("agent: start workers (request → all started)", ("agent: start workers start", F),
