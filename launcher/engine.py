@@ -145,7 +145,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     failures = sorted(
         (
             _to_rank_failure(rank, f, agent.exit_times.get((restarts, f.local_rank)),
-                             (restarts, f.local_rank) in agent.stopped_ranks, lines(f.local_rank))
+                             agent.stopped_ranks.get((restarts, f.local_rank)), lines(f.local_rank))
             for rank, f in outcome.failures.items()
         ),
         key=lambda f: f.timestamp,
@@ -170,7 +170,7 @@ def _how(failure: ProcessFailure) -> str:
     return f"exit code {failure.exitcode}"
 
 
-def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool,
+def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped_at: float | None,
                      last_lines: tuple[str, ...]) -> RankFailure:
     exitcode: int | None = failure.exitcode
     signal_name = None
@@ -181,6 +181,10 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, 
             signal_name = f"signal {-exitcode}"
         exitcode = None
     message, trace, raised_at = _read_error(failure.error_file_data)
+    if stopped_at is not None and raised_at is not None and raised_at <= stopped_at:
+        # It raised before the launcher stopped it, and was on its way out (the bootstrap exits 1 after
+        # writing the error file): its own failure, maybe the root cause, not a consequence.
+        exitcode, signal_name, stopped_at = 1, None, None
     return RankFailure(
         rank=rank,
         local_rank=failure.local_rank,
@@ -189,7 +193,7 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, 
         exitcode=exitcode,
         signal=signal_name,
         timestamp=raised_at or seen_at or float(failure.timestamp),
-        stopped_by_launcher=stopped,
+        stopped_by_launcher=stopped_at is not None,
         message=message,
         traceback=trace,
         last_lines=last_lines,

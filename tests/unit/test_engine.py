@@ -24,3 +24,32 @@ def test_process_environment_restores_after_an_error(monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError), process_environment({"LAUNCHER_TEST_NEW": "1"}):
         raise RuntimeError("the agent failed")
     assert "LAUNCHER_TEST_NEW" not in os.environ
+
+
+@pytest.mark.parametrize(("stop_after_raise", "expected"), [
+    (0.5, (1, None, False)),  # raised, then stopped on its way out: its own failure
+    (-0.5, (None, "SIGTERM", True)),  # raised after it was stopped: a consequence
+])
+def test_a_rank_that_raised_before_the_stop_is_not_a_consequence(  # type: ignore[no-untyped-def]
+    stop_after_raise, expected, tmp_path, monkeypatch
+) -> None:
+    import json
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from launcher.bootstrap import _report_failure
+    from launcher.engine import _to_rank_failure
+
+    error_file = tmp_path / "error.json"
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
+    try:
+        raise KeyError("shard")
+    except KeyError as error:
+        _report_failure(error)  # what the bootstrap writes when the user's code raises
+    raised_at = json.loads(error_file.read_text())["message"]["extraInfo"]["time"]
+    failure = ProcessFailure(local_rank=1, pid=4242, exitcode=-signal.SIGTERM, error_file=str(error_file))
+    result = _to_rank_failure(1, failure, seen_at=raised_at + 1, stopped_at=raised_at + stop_after_raise,
+                              last_lines=())
+    assert (result.exitcode, result.signal, result.stopped_by_launcher) == expected
+    assert result.message == "KeyError: 'shard'" and result.timestamp == raised_at
