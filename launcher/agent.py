@@ -100,7 +100,7 @@ class LauncherAgent(LocalElasticAgent):
         self._attempt_started = time.time()
         self._last_failures: dict[int, ProcessFailure] = {}
         self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
-        self.stopped_ranks: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when the launcher stopped it
+        self.stopped_ranks: set[tuple[int, int]] = set()  # (attempt, local rank) stopped by the launcher
         self.hang_report: HangReport | None = None
 
     @property
@@ -210,9 +210,9 @@ class LauncherAgent(LocalElasticAgent):
         """One rank failed: stop the others now, and report every rank that did not succeed."""
         assert self._pcontext is not None
         still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
-        self.stopped_ranks.update({(self.attempt(), i): time.time() for i in still_running})
         self._stop_processes(processes, signal.SIGTERM)
         self._note_exits(processes)
+        self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
         failures = {
             worker_group.workers[i].global_rank: _failure(i, p.pid, p.exitcode, self._pcontext.error_files[i])
             for i, p in enumerate(processes)

@@ -142,10 +142,13 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()
 
+    stopped = {rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in outcome.failures.items()}
+    first_raise = min((raised for rank, f in outcome.failures.items() if not stopped[rank]
+                       if (raised := _read_error(f.error_file_data)[2]) is not None), default=None)
     failures = sorted(
         (
-            _to_rank_failure(rank, f, agent.exit_times.get((restarts, f.local_rank)),
-                             agent.stopped_ranks.get((restarts, f.local_rank)), lines(f.local_rank))
+            _to_rank_failure(rank, f, agent.exit_times.get((restarts, f.local_rank)), stopped[rank],
+                             lines(f.local_rank), first_raise)
             for rank, f in outcome.failures.items()
         ),
         key=lambda f: f.timestamp,
@@ -170,8 +173,10 @@ def _how(failure: ProcessFailure) -> str:
     return f"exit code {failure.exitcode}"
 
 
-def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped_at: float | None,
-                     last_lines: tuple[str, ...]) -> RankFailure:
+def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, stopped: bool,
+                     last_lines: tuple[str, ...], first_raise: float | None = None) -> RankFailure:
+    """Elastic's record as ours. ``first_raise``: the earliest exception among the ranks that failed
+    before the launcher stopped the others (None if none of them raised)."""
     exitcode: int | None = failure.exitcode
     signal_name = None
     if exitcode is not None and exitcode < 0:
@@ -181,10 +186,10 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, 
             signal_name = f"signal {-exitcode}"
         exitcode = None
     message, trace, raised_at = _read_error(failure.error_file_data)
-    if stopped_at is not None and raised_at is not None and raised_at <= stopped_at:
-        # It raised before the launcher stopped it, and was on its way out (the bootstrap exits 1 after
-        # writing the error file): its own failure, maybe the root cause, not a consequence.
-        exitcode, signal_name, stopped_at = 1, None, None
+    if stopped and raised_at is not None and first_raise is not None and raised_at < first_raise:
+        # It raised before the rank that made the launcher stop the job, and was stopped on its way
+        # out (the bootstrap exits 1 after writing the error file): the root cause, not a consequence.
+        exitcode, signal_name, stopped = 1, None, False
     return RankFailure(
         rank=rank,
         local_rank=failure.local_rank,
@@ -193,7 +198,7 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, seen_at: float | None, 
         exitcode=exitcode,
         signal=signal_name,
         timestamp=raised_at or seen_at or float(failure.timestamp),
-        stopped_by_launcher=stopped_at is not None,
+        stopped_by_launcher=stopped,
         message=message,
         traceback=trace,
         last_lines=last_lines,

@@ -26,13 +26,15 @@ def test_process_environment_restores_after_an_error(monkeypatch: pytest.MonkeyP
     assert "LAUNCHER_TEST_NEW" not in os.environ
 
 
-@pytest.mark.parametrize(("stop_after_raise", "expected"), [
-    (0.5, (1, None, False)),  # raised, then stopped on its way out: its own failure
-    (-0.5, (None, "SIGTERM", True)),  # raised after it was stopped: a consequence
+@pytest.mark.parametrize(("trigger_raised_after", "expected"), [
+    (0.5, (1, None, False)),  # it raised before the rank whose failure stopped the job: the root cause
+    (-0.5, (None, "SIGTERM", True)),  # it raised after that rank (a peer gone): a consequence
+    (None, (None, "SIGTERM", True)),  # that rank raised nothing (killed, os._exit): nothing to compare
 ])
-def test_a_rank_that_raised_before_the_stop_is_not_a_consequence(  # type: ignore[no-untyped-def]
-    stop_after_raise, expected, tmp_path, monkeypatch
+def test_a_stopped_rank_that_raised_first_is_the_root_cause(  # type: ignore[no-untyped-def]
+    trigger_raised_after, expected, tmp_path, monkeypatch
 ) -> None:
+    """Rank 1 raised; rank 0 failed too (a gloo error) and was seen first, so rank 1 was stopped on its way out."""
     import json
     import signal
 
@@ -49,7 +51,8 @@ def test_a_rank_that_raised_before_the_stop_is_not_a_consequence(  # type: ignor
         _report_failure(error)  # what the bootstrap writes when the user's code raises
     raised_at = json.loads(error_file.read_text())["message"]["extraInfo"]["time"]
     failure = ProcessFailure(local_rank=1, pid=4242, exitcode=-signal.SIGTERM, error_file=str(error_file))
-    result = _to_rank_failure(1, failure, seen_at=raised_at + 1, stopped_at=raised_at + stop_after_raise,
-                              last_lines=())
+    first_raise = None if trigger_raised_after is None else raised_at + trigger_raised_after
+    result = _to_rank_failure(1, failure, seen_at=raised_at + 1, stopped=True, last_lines=(),
+                              first_raise=first_raise)
     assert (result.exitcode, result.signal, result.stopped_by_launcher) == expected
     assert result.message == "KeyError: 'shard'" and result.timestamp == raised_at
