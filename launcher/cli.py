@@ -40,11 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
-    from launcher.clusters import detect
     from launcher.flags import parse_flags
-    from launcher.job import host_facts, load_job
-    from launcher.plan import build_plan
-    from launcher.preflight import run_static_checks, static_inputs, validate_skip
 
     flags = parse_flags(args, os.environ)
     if flags.target is None:
@@ -56,6 +52,11 @@ def _prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, Lau
         from launcher.supervisor import start_worker_server_early
 
         start_worker_server_early(str(flags.values.get("world.start_method", ("auto", ""))[0]))
+    from launcher.clusters import detect  # imported after the server started: its start overlaps them
+    from launcher.job import host_facts, load_job
+    from launcher.plan import build_plan
+    from launcher.preflight import run_static_checks, static_inputs, validate_skip
+
     job = load_job(flags)
     facts = host_facts(os.environ)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
