@@ -77,7 +77,7 @@ def _keep_socket_paths_short() -> None:
 
     The socket is ``$TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX``; a long TMPDIR (a
     scheduler's per-job scratch dir) makes it too long to bind ("AF_UNIX path
-    too long"). Python 3.14 falls back to the system's temp dir the same way
+    too long"). Later CPython versions fall back to the system's temp dir the same way
     (cpython#132124). The reaper removes the folder if the launcher is killed.
     """
     from multiprocessing import process, util
