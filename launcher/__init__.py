@@ -13,8 +13,7 @@ __all__ = ["Context", "JobConfig", "JobFailed", "RunResult", "init", "launch"]
 
 if TYPE_CHECKING:
     from launcher.api import launch
-    from launcher.errors import JobFailed
-    from launcher.result import RunResult
+    from launcher.result import JobFailed, RunResult
     from launcher.runtime.context import Context, init
     from launcher.schema import JobConfig
 
@@ -23,7 +22,7 @@ _LAZY = {
     "init": "launcher.runtime.context",
     "Context": "launcher.runtime.context",
     "RunResult": "launcher.result",
-    "JobFailed": "launcher.errors",
+    "JobFailed": "launcher.result",
     "JobConfig": "launcher.schema",
 }
 

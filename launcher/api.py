@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from launcher.errors import JobFailed, TargetError
-from launcher.result import RunResult
+from launcher.errors import TargetError
+from launcher.result import JobFailed, RunResult
 from launcher.schema import JobConfig, StartMethod
 from launcher.targets import FunctionTarget
 
@@ -44,9 +44,10 @@ def launch(
 ) -> RunResult:
     """Run ``fn(ctx, *args, **kwargs)`` on every rank; raise ``JobFailed`` if a rank fails."""
     from launcher.clusters import detect
-    from launcher.job import host_facts
-    from launcher.plan import build_plan
-    from launcher.supervisor import run_plan
+    from launcher.config.validate import check_job
+    from launcher.hostinfo import host_facts
+    from launcher.plan.build import build_plan
+    from launcher.supervise.run import run_plan
 
     config = config or JobConfig()
     target, forced_method = function_target(fn)
@@ -56,8 +57,6 @@ def launch(
     if forced_method is not None and world.start_method in ("auto", "forkserver", "spawn"):
         world = dataclasses.replace(world, start_method=forced_method)
     config = dataclasses.replace(config, world=world, kwargs=dict(kwargs or {}))
-    from launcher.config import check_job
-
     check_job(config)
     plan = build_plan(config, target, tuple(args), detect(os.environ), host_facts(os.environ))
     result = run_plan(plan)

@@ -9,12 +9,12 @@ semantics, or calls ``fn(ctx, *args, **kwargs)``. Exceptions propagate to
 elastic's ``record`` wrapper, which writes TORCHELASTIC_ERROR_FILE: no
 ``@record`` is needed in user code.
 
-Never imports the launch side (cli, config, plan, supervisor).
+Never imports the launch side (cli, config, plan, preflight, supervise): only
+the worker/launcher contract (``protocol``), ``compat.mp`` and the runtime.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import importlib.util
@@ -24,52 +24,46 @@ import runpy
 import signal
 import sys
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.schema import JobConfig
-from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, Target
-
-
-@dataclass(frozen=True)
-class WorkerPayload:
-    """Everything a worker needs besides its rank environment; picklable under spawn."""
-
-    target: Target
-    args: tuple[str, ...]
-    config: JobConfig
-    start_method: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)  # on top of elastic's rank variables
-
-
-PROGRESS_FILE = "progress"  # touched by the heartbeat when the rank made progress
-PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
+from launcher import trace
+from launcher.compat import mp
+from launcher.protocol import (
+    ERROR_FILE_VARIABLE,
+    PIPE_NAMES,
+    PROGRESS_FILE,
+    RaisedError,
+    WorkerPayload,
+    rank_dir,
+    write_error_file,
+)
+from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
 
 
 def run_worker(payload: WorkerPayload) -> Any:
     """Elastic's function entrypoint for every rank."""
+    trace.mark("worker: run_worker start")
     _own_process_group()
     _die_with_parent()
     if payload.start_method != "spawn":
-        atexit._clear()  # handlers inherited from the server belong to the server
+        mp.clear_inherited_atexit()  # handlers inherited from the server belong to the server
     if payload.start_method == "forkserver":
-        _release_server_pipe()
+        mp.release_server_pipe()
     # multiprocessing set this process's default start method to the launcher's way of starting
     # workers; the user's code (DataLoaders included) gets the interpreter's default, as under torchrun.
     multiprocessing.set_start_method(None, force=True)
-    rank_dir = os.path.dirname(os.environ.get("TORCHELASTIC_ERROR_FILE", "")) or None
-    if rank_dir:
-        _connect_output(rank_dir)
+    folder = rank_dir(os.environ)
+    if folder:
+        _connect_output(folder)
     _enable_stack_dumps()
     _apply_startup_environment(payload)
-    if rank_dir and payload.config.monitor.hang_timeout:
+    if folder and payload.config.monitor.hang_timeout:
         from launcher.runtime.progress import start_heartbeat
 
-        start_heartbeat(os.path.join(rank_dir, PROGRESS_FILE), min(1.0, payload.config.monitor.hang_timeout / 4))
+        start_heartbeat(os.path.join(folder, PROGRESS_FILE), min(1.0, payload.config.monitor.hang_timeout / 4))
     from launcher.runtime import context
 
-    context.install_job_config(payload.config)
+    context.install_job(payload.config, payload.backend)
     try:
         return _run_target(payload)
     except SystemExit as stop:
@@ -80,8 +74,9 @@ def run_worker(payload: WorkerPayload) -> Any:
         _report_failure(error)
         raise SystemExit(1) from None  # not an Exception: elastic's record() keeps our error file
     finally:
-        atexit._run_exitfuncs()  # forked children end in os._exit: run the user's handlers here
+        mp.run_atexit()  # forked children end in os._exit: run the user's handlers here
         _flush()
+        trace.mark("worker: run_worker end")
 
 
 # Frames of the launcher and of the machinery that calls the user's code.
@@ -103,29 +98,16 @@ def user_traceback(error: BaseException) -> str:
 
 
 def _report_failure(error: BaseException) -> None:
-    """Print the traceback on the rank's stderr and write TORCHELASTIC_ERROR_FILE (elastic's layout)."""
-    import json
+    """Print the traceback on the rank's stderr and write TORCHELASTIC_ERROR_FILE (``launcher.protocol``)."""
     import time
 
     text = user_traceback(error)
     sys.stderr.write(text)
-    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    path = os.environ.get(ERROR_FILE_VARIABLE)
     if not path:
         return
-    now = time.time()
-    data = {
-        "message": {
-            "message": f"{type(error).__name__}: {error}",
-            "extraInfo": {"py_callstack": text, "timestamp": str(int(now)), "time": now},
-        }
-    }
-    partial = f"{path}.partial"
-    try:  # whole or absent: the rank may be killed while writing
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(partial, path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_error_file(path, RaisedError(f"{type(error).__name__}: {error}", text, time.time()))
 
 
 def _run_target(payload: WorkerPayload) -> Any:
@@ -212,23 +194,6 @@ def _apply_startup_environment(payload: WorkerPayload) -> None:
             torch.set_num_threads(int(threads))
 
 
-def _release_server_pipe() -> None:
-    """Close the launcher's end of the forkserver's liveness pipe, which every forked child inherits.
-
-    Held here, it would keep the server from seeing the launcher die, and so keep
-    the workers (whose parent-death signal waits for the server) alive. A worker
-    that uses forkserver itself starts a fresh server, with a pipe of its own.
-    """
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    fd = getattr(server, "_forkserver_alive_fd", None)
-    if server is not None and fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        server._forkserver_alive_fd = None
-
-
 def _own_process_group() -> None:
     """Lead a process group, so that stopping this rank also stops its children (DataLoader workers)."""
     if hasattr(os, "setpgid"):
@@ -236,10 +201,10 @@ def _own_process_group() -> None:
             os.setpgid(0, 0)
 
 
-def _connect_output(rank_dir: str) -> None:
+def _connect_output(folder: str) -> None:
     """Send fds 1 and 2 into the launcher's FIFOs for this rank, line-buffered even when piped."""
     for name, fd in (("stdout", 1), ("stderr", 2)):
-        path = os.path.join(rank_dir, PIPE_NAMES[name])
+        path = os.path.join(folder, PIPE_NAMES[name])
         if not os.path.exists(path):
             return  # no FIFOs (Windows): the console directly
         stream = getattr(sys, name)

@@ -1,19 +1,14 @@
 """The one error hierarchy of the launcher and its exit-code table.
 
 User mistakes are ``LauncherError`` subclasses carrying a one-line message and
-a hint; only ``cli.main`` turns them into text and an exit code. A failed job
-is not an exception of this kind: it is a ``RunResult`` (see ``result.py``),
-raised as ``JobFailed`` only by the Python API.
+a hint; only ``launcher.cli.main`` turns them into text and an exit code. A
+failed job is not an exception of this kind: it is a ``RunResult`` (see
+``result.py``), raised as ``JobFailed`` only by the Python API.
 
-Never imports torch.
+The lowest layer of the package: imports nothing of the launcher, never torch.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from launcher.result import RunResult
 
 # Exit codes, one table (documented in the README).
 EXIT_OK = 0
@@ -66,13 +61,3 @@ class PreflightError(LauncherError):
 
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
-
-
-class JobFailed(Exception):
-    """Raised by ``launcher.launch`` when a rank failed; carries the result."""
-
-    def __init__(self, result: RunResult) -> None:
-        root = result.root_cause
-        super().__init__(root.describe() if root is not None else "the job failed")
-        self.result = result
-        self.root_cause = root

@@ -1,15 +1,50 @@
 """Facts about this host that the launcher and the workers both need.
 
-Pure standard library: no torch, no user code. Each function reads the
-machine once per call; callers keep the result.
+``host_facts(environ)`` gathers, once per launch, everything the plan and the
+preflight need to know about the machine (``HostFacts``); ``visible_devices``
+is the one reader of ``CUDA_VISIBLE_DEVICES``. Pure standard library: no
+torch, no user code. Each function reads the machine once per call; callers
+keep the result.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from launcher.platforms import current_platform
+
+NVIDIA_PROC_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per installed GPU (Linux driver)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the plan and the preflight need to know about this machine, gathered once by ``host_facts``."""
+
+    usable_cpus: int
+    installed_gpus: int  # NVIDIA GPUs the driver lists (0: none, or no driver)
+    platform: str
+    environ: Mapping[str, str]
+    hostname: str
+    run_id: str  # a fresh id, used when the job does not name one
+    cwd: str
+
+
+def host_facts(environ: Mapping[str, str]) -> HostFacts:
+    """This machine's facts, read now."""
+    return HostFacts(
+        usable_cpus=usable_cpus(),
+        installed_gpus=installed_gpu_count(),
+        platform=current_platform(),
+        environ=dict(environ),
+        hostname=hostname(),
+        run_id=uuid.uuid4().hex[:12],
+        cwd=os.getcwd(),
+    )
 
 
 def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -41,27 +76,56 @@ def usable_cpus() -> int:
     return max(1, count)
 
 
-def visible_gpu_count(environ: Mapping[str, str], proc_root: Path = Path("/proc/driver/nvidia/gpus")) -> int:
-    """NVIDIA GPUs this process may use, found without importing torch.
+def installed_gpu_count(proc_root: Path = NVIDIA_PROC_GPUS) -> int:
+    """NVIDIA GPUs the driver lists, found without importing torch (Linux; elsewhere 0).
 
-    CUDA_VISIBLE_DEVICES, when set, decides (an empty value or ``-1`` hides all);
-    otherwise the driver's ``/proc`` entries are counted (Linux). Elsewhere 0:
     NCCL, the only backend that needs the count, runs on Linux only.
     """
-    visible = environ.get("CUDA_VISIBLE_DEVICES")
     try:
-        installed = len(list(proc_root.iterdir()))
+        return len(list(proc_root.iterdir()))
     except OSError:
-        installed = 0
-    if visible is None:
-        return installed
-    devices = [d.strip() for d in visible.split(",") if d.strip()]
-    count = 0
-    for device in devices:
-        if device.startswith("-"):
-            break  # CUDA stops at the first invalid index
-        count += 1
-    return min(count, installed) if installed else 0
+        return 0
+
+
+@dataclass(frozen=True)
+class GpuVisibility:
+    """The GPUs CUDA will give a process, read as CUDA reads ``CUDA_VISIBLE_DEVICES``."""
+
+    setting: str | None  # the variable as the workers will see it; None: not set
+    devices: tuple[str, ...]  # the entries CUDA uses, in order (indices, UUIDs, MIG names)
+    ignored: str | None = None  # the entry CUDA stopped at (an index that does not exist), and all after it
+
+    @property
+    def count(self) -> int:
+        return len(self.devices)
+
+    @property
+    def duplicated(self) -> bool:
+        return len(set(self.devices)) != len(self.devices)
+
+
+def visible_devices(setting: str | None, installed: int) -> GpuVisibility:
+    """What CUDA makes of ``CUDA_VISIBLE_DEVICES=setting`` on a host with ``installed`` GPUs.
+
+    Unset: every installed GPU. Set: its entries in order, up to the first index
+    that does not exist (negative, or not below ``installed``), which CUDA
+    ignores with everything after it; an empty value or ``-1`` hides every GPU.
+    UUIDs and MIG names count as given. Without an installed GPU (no driver),
+    nothing is visible, whatever the variable says.
+    """
+    if installed <= 0:
+        return GpuVisibility(setting, ())
+    if setting is None:
+        return GpuVisibility(None, tuple(str(i) for i in range(installed)))
+    devices: list[str] = []
+    for entry in (e.strip() for e in setting.split(",")):
+        if not entry:
+            continue
+        index = int(entry) if entry.lstrip("-").isdigit() else None
+        if index is not None and not 0 <= index < installed:
+            return GpuVisibility(setting, tuple(devices), ignored=entry)
+        devices.append(entry)
+    return GpuVisibility(setting, tuple(devices))
 
 
 def hostname() -> str:

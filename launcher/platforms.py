@@ -29,8 +29,6 @@ STARTUP_ONLY_VARIABLES = (
     "MALLOC_CONF",
 )
 
-KNOWN_PLATFORMS = ("linux", "darwin", "win32")
-
 # Signals that mean "stop" and that the launcher passes on to its workers.
 _POSIX_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
 # Windows has no SIGHUP/SIGQUIT/SIGUSR*; Ctrl-C and Ctrl-Break arrive as SIGINT/SIGBREAK,
@@ -48,11 +46,6 @@ class StartMethodChoice:
     method: str  # "forkserver", "spawn" or "fork"
     preload_torch: bool  # workers come from a server that imported torch
     reason: str
-
-    @property
-    def agent_in_server(self) -> bool:
-        """Whether elastic's agent forks from the torch-preloaded server too (else it runs in the launcher)."""
-        return self.method == "forkserver" and self.preload_torch
 
 
 @dataclass(frozen=True)
@@ -153,13 +146,6 @@ def death_signal_available(platform: str) -> bool:
     return platform == "linux"
 
 
-def signals_to_forward(platform: str) -> tuple[str, ...]:
-    """The stop signals the launcher catches and passes on to its workers, by name."""
-    if platform == "win32":
-        return ("SIGINT", "SIGBREAK")
-    return _POSIX_STOP_SIGNALS
-
-
 def available_signals(platform: str) -> tuple[str, ...]:
     """Signal names that exist on this platform (the ones the launcher may mention)."""
     return _WINDOWS_SIGNALS if platform == "win32" else _POSIX_SIGNALS
@@ -187,7 +173,7 @@ def parse_signals(spec: str, platform: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def backend_for(requested: str, platform: str, cuda_available: bool, gpus: int, nprocs: int) -> BackendChoice:
+def backend_for(requested: str, platform: str, gpus: int, nprocs: int) -> BackendChoice:
     """The process-group backend: nccl only on Linux with a GPU for every local process.
 
     An explicit ``nccl`` where NCCL does not exist (Windows, macOS) is a
@@ -205,7 +191,7 @@ def backend_for(requested: str, platform: str, cuda_available: bool, gpus: int, 
         raise PlatformError(f"unknown backend {requested!r}", "use backend: auto, nccl or gloo")
     if platform != "linux":
         return BackendChoice("gloo", f"NCCL does not exist on {platform}: gloo")
-    if not cuda_available or gpus == 0:
+    if gpus == 0:
         return BackendChoice("gloo", "no CUDA GPU visible: gloo")
     if nprocs > gpus:
         return BackendChoice("gloo", f"{nprocs} processes share {gpus} GPU(s): NCCL needs one GPU each, gloo")
@@ -225,13 +211,29 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 def installed_torch_version() -> str | None:
-    """The installed torch's version from its distribution metadata, without importing torch."""
-    from importlib import metadata
+    """The installed torch's version, read from ``torch/version.py`` without importing torch (None: no torch).
+
+    Reading the file takes about a millisecond; ``importlib.metadata`` would take tens.
+    """
+    import importlib.util
+    import os
+    import re
 
     try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
         return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        try:
+            with open(os.path.join(folder, "version.py"), encoding="utf-8") as handle:
+                found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", handle.read(), re.M)
+        except OSError:
+            continue
+        if found:
+            return found.group(1)
+    return None
 
 
 def libuv_env(platform: str, torch_version: str | None, job_env: Mapping[str, str]) -> dict[str, str]:

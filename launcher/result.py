@@ -1,7 +1,8 @@
-"""Typed outcomes of a run: ``RunResult`` and the ``RankFailure`` behind it.
+"""Typed outcomes of a run: ``RunResult``, the ``RankFailure`` behind it, and ``JobFailed``.
 
 The supervisor builds these from elastic's ``ProcessFailure``s; the CLI turns
-them into a summary and an exit code. Never imports torch.
+them into a summary and an exit code; the Python API raises ``JobFailed``.
+Never imports torch.
 """
 
 from __future__ import annotations
@@ -87,3 +88,13 @@ class RunResult:
         if root is None:
             return EXIT_OK
         return exit_code_for(root.exitcode, root.signal_number)
+
+
+class JobFailed(Exception):
+    """Raised by ``launcher.launch`` when a rank failed; carries the result."""
+
+    def __init__(self, result: RunResult) -> None:
+        root = result.root_cause
+        super().__init__(root.describe() if root is not None else "the job failed")
+        self.result = result
+        self.root_cause = root

@@ -1,11 +1,14 @@
 """The job's settings as frozen dataclasses: one schema for YAML, flags and the API.
 
-Both sides read it: the launcher (``config.py`` validates YAML and overrides
-against these fields) and the workers (``launcher.runtime`` reads the sections
-that concern it). So it holds plain data only and imports nothing heavy.
+Both sides read it: the launcher (``launcher.config`` validates YAML, flags
+and overrides against these fields) and the workers (``launcher.runtime`` reads
+the sections that concern it, and checks keyword overrides against the same
+fields). So it holds plain data only and imports nothing heavy.
 
-A field whose ``metadata`` has ``path=True`` holds a filesystem path: in a
-YAML file it resolves against the file's folder.
+Each field declares what the type system cannot say, once, in its metadata
+(``setting(...)``): a range (``minimum``, ``above``, ``maximum``) and whether it
+holds a filesystem path (resolved against the YAML file's folder).
+``launcher.validation`` enforces both for every field.
 """
 
 from __future__ import annotations
@@ -18,40 +21,43 @@ Backend = Literal["auto", "nccl", "gloo"]
 StartMethod = Literal["auto", "spawn", "forkserver", "fork"]
 
 
-def path_field(default: str | None = None) -> Any:
-    """A field holding a path (resolved against the YAML file's folder)."""
-    return field(default=default, metadata={"path": True})
+def setting(default: Any, *, minimum: float | None = None, above: float | None = None,
+            maximum: float | None = None, path: bool = False) -> Any:
+    """A field with what its type cannot say: ``minimum <= value``, ``value > above``, ``value <= maximum``
+    (numbers only; other values of a union such as ``'auto'`` are not ranged), or a path."""
+    limits = {"minimum": minimum, "above": above, "maximum": maximum, "path": path or None}
+    return field(default=default, metadata={k: v for k, v in limits.items() if v is not None})
 
 
 @dataclass(frozen=True)
 class WorldSettings:
     """How many processes, where, and how they meet (torchrun's flags)."""
 
-    nprocs: NprocSpec = 1  # per node; torchrun's --nproc-per-node
+    nprocs: NprocSpec = setting(1, minimum=1)  # per node; torchrun's --nproc-per-node
     nnodes: str = "1:1"  # "2" or "1:4"
-    node_rank: int = 0
+    node_rank: int = setting(0, minimum=0)
     backend: Backend = "auto"
     start_method: StartMethod = "auto"
     master_addr: str = "127.0.0.1"
-    master_port: int | None = None  # None: a free port chosen at launch
+    master_port: int | None = setting(None, minimum=1, maximum=65535)  # None: a free port chosen at launch
     rdzv_backend: str = "static"
     rdzv_endpoint: str = ""
     rdzv_id: str = "none"
     rdzv_conf: dict[str, str] = field(default_factory=dict)
     standalone: bool = False
-    max_restarts: int = 0
-    monitor_interval: float = 0.1
+    max_restarts: int = setting(0, minimum=0)
+    monitor_interval: float = setting(0.1, above=0)
     role: str = "default"
     local_addr: str | None = None
     signals_to_handle: str = "SIGTERM,SIGINT,SIGHUP,SIGQUIT"
-    shutdown_timeout: float = 3.0
+    shutdown_timeout: float = setting(3.0, minimum=0)
 
 
 @dataclass(frozen=True)
 class LogSettings:
     """Where worker output goes (torchrun's --log-dir, --redirects, --tee, --local-ranks-filter)."""
 
-    dir: str | None = path_field()  # None: console only, nothing written
+    dir: str | None = setting(None, path=True)  # None: console only, nothing written
     redirects: str = "0"  # 0 none, 1 stdout, 2 stderr, 3 both; or "0:3,1:0"
     tee: str = "0"
     local_ranks_filter: str = ""  # "0" or "0,2": ranks shown on the console
@@ -61,13 +67,13 @@ class LogSettings:
 class DataSettings:
     """Defaults of ``ctx.dataloader`` (per rank; keyword arguments override them)."""
 
-    batch_size: int = 1
+    batch_size: int = setting(1, minimum=1)
     shuffle: bool = True
     drop_last: bool = False
     even_shards: Literal["pad", "drop"] = "pad"
-    num_workers: int | Literal["auto"] = "auto"
+    num_workers: int | Literal["auto"] = setting("auto", minimum=0)
     pin_memory: bool | Literal["auto"] = "auto"
-    prefetch_factor: int | None = None
+    prefetch_factor: int | None = setting(None, minimum=1)
     persistent_workers: bool | Literal["auto"] = "auto"
     deterministic: bool = False
     dataset: str | None = None  # "module:factory", for bench-data
@@ -77,20 +83,20 @@ class DataSettings:
 class MonitorSettings:
     """Watching the workers while they run."""
 
-    hang_timeout: float | None = None  # seconds without progress before a rank counts as hung
-    hang_startup: float | None = None  # allowance for imports and rendezvous; default 5 x hang_timeout
+    hang_timeout: float | None = setting(None, above=0)  # seconds without progress before a rank counts as hung
+    hang_startup: float | None = setting(None, minimum=0)  # for imports and rendezvous; default 5 x hang_timeout
 
 
 @dataclass(frozen=True)
 class JobConfig:
     """Everything a job is: what to run, on how many processes, with which settings."""
 
-    entrypoint: str | None = path_field()
+    entrypoint: str | None = setting(None, path=True)
     args: list[str] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     env: dict[str, str] = field(default_factory=dict)
-    cluster: str | None = path_field()
+    cluster: str | None = setting(None, path=True)
     world: WorldSettings = field(default_factory=WorldSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     data: DataSettings = field(default_factory=DataSettings)

@@ -16,8 +16,9 @@ if __name__ == "__main__":
 
     mark("launcher: python up (first line)", STARTED)
     import launcher.agent_host
-    import launcher.cli
     import launcher.supervisor
+
+    import launcher.cli
 
     mark("launcher: launcher.cli imported")
     supervisor = launcher.supervisor

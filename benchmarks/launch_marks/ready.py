@@ -8,12 +8,12 @@ wrapper) and the agent's steps (the agent process is forked from the server too)
 
 import multiprocessing.process
 
+import launcher.agent_host
 import torch.distributed.elastic.agent.server.local_elastic_agent as local_agent
 from launch_marks import mark, wrap
-
-import launcher.agent_host
-import launcher.bootstrap
 from launcher.agent import LauncherAgent, RunLogsSpecs
+
+import launcher.bootstrap
 
 mark("server: preload done")
 wrap(launcher.bootstrap, "run_worker", "worker: run_worker")

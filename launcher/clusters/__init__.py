@@ -1,28 +1,21 @@
 """Where the launcher runs: pure detection from the environment.
 
-``detect(environ)`` tries each kind in a documented priority order and returns
-a frozen ``Cluster``. It reads nothing but its argument, so a test is a dict.
-Kinds: ``local`` (this machine, the fallback). SLURM detection will slot in
-before ``local`` without changing callers.
+``detect(environ)`` tries each detector in a documented priority order and
+returns a frozen ``Cluster``. It reads nothing but its argument, so a test is
+a dict. Kinds: ``local`` (this machine, the fallback). A scheduler's detector
+(SLURM) slots in before ``local`` without changing callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
+from launcher.clusters.local import detect_local
+from launcher.clusters.model import Cluster
 
-@dataclass(frozen=True)
-class Cluster:
-    kind: str  # "local"
-    description: str
+__all__ = ["DETECTORS", "Cluster", "detect"]
 
-
-def _local(environ: Mapping[str, str]) -> Cluster:
-    return Cluster("local", "this machine")
-
-
-DETECTORS = (_local,)  # priority order: first that applies wins
+DETECTORS: tuple[Callable[[Mapping[str, str]], Cluster | None], ...] = (detect_local,)  # first that applies wins
 
 
 def detect(environ: Mapping[str, str]) -> Cluster:
@@ -30,4 +23,4 @@ def detect(environ: Mapping[str, str]) -> Cluster:
         cluster = detector(environ)
         if cluster is not None:
             return cluster
-    raise AssertionError("the local detector always applies")  # pragma: no cover
+    raise RuntimeError("no cluster detector applies (the local one always should)")  # pragma: no cover

@@ -25,17 +25,18 @@ from launcher.runtime.seeding import seed_everything
 from launcher.schema import JobConfig
 
 if TYPE_CHECKING:
-    from launcher.runtime.data import DataPipeline
+    from launcher.runtime.data.pipeline import DataPipeline
 
 _job_config: JobConfig | None = None
+_job_backend: str | None = None  # the launcher's choice; None under torchrun or plain python
 _context: Context | None = None
 _lock = threading.Lock()
 
 
-def install_job_config(config: JobConfig) -> None:
-    """Called by the bootstrap: the job's settings, for ``init()`` to use."""
-    global _job_config
-    _job_config = config
+def install_job(config: JobConfig, backend: str) -> None:
+    """Called by the bootstrap: the job's settings and the plan's backend, for ``init()`` to use."""
+    global _job_config, _job_backend
+    _job_config, _job_backend = config, backend
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Context:
     def data(self) -> DataPipeline:
         """This rank's data pipeline: every loader made by ``dataloader``, their epoch and positions."""
         if self._pipeline is None:
-            from launcher.runtime.data import DataPipeline
+            from launcher.runtime.data.pipeline import DataPipeline
 
             self._pipeline = DataPipeline(self.config.data, rank=self.rank, world_size=self.world_size,
                                           local_world_size=self.local_world_size, seed=self.seed,
@@ -115,7 +116,7 @@ class Context:
 
     def gather(self, tensor: torch.Tensor, *, num_samples: int | None = None) -> torch.Tensor:
         """Every rank's values of one evaluation pass, in sample order, padding dropped."""
-        from launcher.runtime.data import gather_for_metrics
+        from launcher.runtime.data.gather import gather_for_metrics
 
         return gather_for_metrics(tensor, num_samples=num_samples)
 
@@ -190,7 +191,7 @@ def init(backend: str | None = None) -> Context:
         if not owns_group:
             chosen = str(dist.get_backend())
         else:
-            requested = backend or config.world.backend
+            requested = backend or _job_backend or config.world.backend
             chosen = _auto_backend(world) if requested == "auto" else requested
         if chosen == "nccl":
             torch.cuda.set_device(world.local_rank)

@@ -20,7 +20,7 @@ def test_nccl_job_places_each_rank_on_its_gpu(tmp_path, launcher):
 
 
 def test_pin_memory_auto_pins_on_cuda():
-    from launcher.runtime.data import DataPipeline
+    from launcher.runtime.data.pipeline import DataPipeline
     from launcher.schema import DataSettings
 
     pipeline = DataPipeline(DataSettings(batch_size=4, num_workers=0), rank=0, world_size=1, local_world_size=1,

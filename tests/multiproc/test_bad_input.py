@@ -13,7 +13,7 @@ CASES = {
     "malformed yaml": ("job.yaml", "entrypoint: t.py\nworld: [1,\n", [], "job.yaml:3: malformed YAML"),
     "unknown key": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocz: 2\n", [],
                     "job.yaml:3: world.nprocz: unknown key (did you mean 'nprocs'?)"),
-    "nprocs zero": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocs: 0\n", [], "world.nprocs: must be at least 1"),
+    "nprocs zero": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocs: 0\n", [], "world.nprocs: must be >= 1"),
     "nprocs word": ("job.yaml", "entrypoint: t.py\nworld:\n  nprocs: four\n", [],
                     "job.yaml:3: world.nprocs: expected an integer"),
     "missing entrypoint": ("job.yaml", "seed: 1\n", [], "entrypoint: missing"),

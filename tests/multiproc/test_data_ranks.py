@@ -13,7 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import TensorDataset
 
-from launcher.runtime.data import DataPipeline, gather_for_metrics
+from launcher.runtime.data.gather import gather_for_metrics
+from launcher.runtime.data.pipeline import DataPipeline
 from launcher.schema import DataSettings
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_leftover_children")]

@@ -17,7 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import SAMPLES, TOKEN_VARIABLE, processes_with_token
+from launcher.testing.processes import TAG_VARIABLE, tagged_processes
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 pytestmark = pytest.mark.timeout(120)
 START_METHODS = ["auto", "spawn"]
@@ -105,7 +107,7 @@ def test_launcher_interrupted(sig, code, start_method, tmp_path, run_env):
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == code, stderr
     assert f"stopped by {sig.name}" in stderr
-    assert processes_with_token(run_env[TOKEN_VARIABLE]) == []  # gone as the launcher exits
+    assert tagged_processes(run_env[TAG_VARIABLE]) == []  # gone as the launcher exits
 
 
 def test_ctrl_c_reaches_the_job_once_and_the_grace_period_holds(start_method, tmp_path, run_env):
@@ -117,7 +119,7 @@ def test_ctrl_c_reaches_the_job_once_and_the_grace_period_holds(start_method, tm
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert sorted(p.name for p in tmp_path.glob("cleaned*")) == ["cleaned0", "cleaned1"], stderr
-    assert processes_with_token(run_env[TOKEN_VARIABLE]) == []
+    assert tagged_processes(run_env[TAG_VARIABLE]) == []
 
 
 def test_launcher_sigkilled_leaves_nothing_within_10_seconds(start_method, tmp_path, run_env):
@@ -125,7 +127,7 @@ def test_launcher_sigkilled_leaves_nothing_within_10_seconds(start_method, tmp_p
                      "children_wait", str(tmp_path))
     process.kill()
     process.communicate(timeout=30)
-    left = processes_with_token(run_env[TOKEN_VARIABLE])
+    left = tagged_processes(run_env[TAG_VARIABLE])
     _, alive = psutil.wait_procs(left, timeout=10)
     assert alive == []
 
@@ -162,6 +164,6 @@ def test_launcher_sigkilled_leaves_no_temporary_folders(tmp_path, run_env):
                      str(tmp_path))
     process.kill()
     process.communicate(timeout=30)
-    _, alive = psutil.wait_procs(processes_with_token(run_env[TOKEN_VARIABLE]), timeout=10)
+    _, alive = psutil.wait_procs(tagged_processes(run_env[TAG_VARIABLE]), timeout=10)
     assert alive == []
     assert list(scratch.iterdir()) == []  # the reaper removed the private dir and multiprocessing's

@@ -55,7 +55,7 @@ def test_worker_environment_matches_torchrun(nprocs, tmp_path, launcher, torchru
 
 IMPORTS_OF_THE_LAUNCHER = (
     "import sys\n"
-    "from launcher.cli import main\n"
+    "from launcher.cli.main import main\n"
     "code = main(sys.argv[1:])\n"
     "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
     "sys.exit(code)\n"

@@ -14,7 +14,6 @@ from launcher.platforms import (
     parse_signals,
     parse_version,
     platform_notes,
-    signals_to_forward,
     start_method_pickles,
     supports_process_groups,
 )
@@ -39,7 +38,6 @@ def test_start_method_per_platform(
 ) -> None:
     choice = choose_start_method(requested, platform, job_env, {})
     assert (choice.method, choice.preload_torch) == (method, preload)
-    assert choice.agent_in_server == (method == "forkserver")  # the agent forks from the same server
 
 
 def test_fork_on_macos_is_honoured_with_a_warning_reason() -> None:
@@ -71,25 +69,25 @@ def test_which_start_methods_pickle() -> None:
 
 
 @pytest.mark.parametrize(
-    ("requested", "platform", "cuda", "gpus", "nprocs", "backend"),
+    ("requested", "platform", "gpus", "nprocs", "backend"),
     [
-        ("auto", "linux", True, 4, 4, "nccl"),
-        ("auto", "linux", True, 2, 4, "gloo"),  # more processes than GPUs: NCCL cannot share
-        ("auto", "linux", False, 0, 2, "gloo"),
-        ("auto", "win32", True, 4, 4, "gloo"),  # no NCCL on Windows
-        ("auto", "darwin", False, 0, 2, "gloo"),
-        ("gloo", "linux", True, 4, 4, "gloo"),
-        ("nccl", "linux", False, 0, 2, "nccl"),  # preflight's check_gpus explains this one
+        ("auto", "linux", 4, 4, "nccl"),
+        ("auto", "linux", 2, 4, "gloo"),  # more processes than GPUs: NCCL cannot share
+        ("auto", "linux", 0, 2, "gloo"),
+        ("auto", "win32", 4, 4, "gloo"),  # no NCCL on Windows
+        ("auto", "darwin", 0, 2, "gloo"),
+        ("gloo", "linux", 4, 4, "gloo"),
+        ("nccl", "linux", 0, 2, "nccl"),  # preflight's check_gpus explains this one
     ],
 )
-def test_backend_for(requested: str, platform: str, cuda: bool, gpus: int, nprocs: int, backend: str) -> None:
-    assert backend_for(requested, platform, cuda, gpus, nprocs).backend == backend
+def test_backend_for(requested: str, platform: str, gpus: int, nprocs: int, backend: str) -> None:
+    assert backend_for(requested, platform, gpus, nprocs).backend == backend
 
 
 @pytest.mark.parametrize(("platform", "name"), [("win32", "Windows"), ("darwin", "macOS")])
 def test_nccl_where_it_does_not_exist_is_a_platform_error(platform: str, name: str) -> None:
     with pytest.raises(PlatformError, match=f"NCCL does not exist on {name}"):
-        backend_for("nccl", platform, True, 1, 1)
+        backend_for("nccl", platform, 1, 1)
 
 
 def test_posix_only_process_control_is_off_on_windows() -> None:
@@ -97,8 +95,6 @@ def test_posix_only_process_control_is_off_on_windows() -> None:
     assert not supports_process_groups("win32")
     assert death_signal_available("linux")
     assert not death_signal_available("darwin") and not death_signal_available("win32")
-    assert signals_to_forward("linux") == ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
-    assert signals_to_forward("win32") == ("SIGINT", "SIGBREAK")
     assert len(platform_notes("win32")) == 2 and platform_notes("linux") == ()
 
 

@@ -1,0 +1,143 @@
+"""``python -m launcher``: argv → config → plan → preflight → run → exit code.
+
+``main(argv) -> int`` is the only place where errors become exit codes (table
+in ``launcher.errors``). Never imports torch before the plan is judged and the
+job is really started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from launcher import trace
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError
+
+if TYPE_CHECKING:
+    from launcher.cli.flags import ParsedFlags
+    from launcher.plan.model import LaunchPlan
+    from launcher.preflight.findings import Finding
+
+trace.mark("launcher: launcher.cli imported")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the launcher; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[args[0]](args[1:])
+        return _launch(args)
+    except LauncherError as error:
+        print(f"launcher: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    except BrokenPipeError:  # the reader went away (``| head``): stop writing, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
+    """Flags → job → plan → static preflight; with ``launching``, the worker server starts on the way."""
+    from launcher.cli.flags import parse_flags
+
+    trace.mark("launcher: prepare start")
+    flags = parse_flags(args, os.environ)
+    if flags.job.target is None:
+        from launcher.cli.flags import build_parser
+
+        build_parser().print_usage(sys.stderr)
+        raise LauncherError("no target given", "name a script, -m module, module:function or a .yaml job file")
+    if launching and not flags.dry_run:
+        from launcher.supervise.server import start_worker_server_early
+
+        start_worker_server_early(str(flags.job.values.get("world.start_method", ("auto", ""))[0]))
+    from launcher.clusters import detect  # imported after the server started: its start overlaps them
+    from launcher.config.job import load_job
+    from launcher.hostinfo import host_facts
+    from launcher.plan.build import build_plan
+    from launcher.preflight.checks import run_static_checks, static_inputs, validate_skip
+
+    job = load_job(flags.job)
+    facts = host_facts(os.environ)
+    plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
+    findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks)))
+    trace.mark("launcher: prepare end")
+    return flags, plan, findings
+
+
+def _check(args: list[str]) -> int:
+    """``launcher check TARGET``: every preflight check as a table; nothing starts."""
+    from launcher.preflight.findings import failures, render_table
+
+    _, _, findings = prepare(args)
+    print(render_table(findings))
+    return EXIT_USAGE if failures(findings) else EXIT_OK
+
+
+def _bench_data(args: list[str]) -> int:
+    from launcher.cli.bench_data import main as bench_main
+
+    return bench_main(args)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data}
+
+
+def _launch(args: list[str]) -> int:
+    try:
+        flags, plan, findings = prepare(args, launching=True)
+        from launcher.preflight.findings import preflight_error
+
+        error = preflight_error(findings)
+        if error is not None:
+            raise error
+    except BaseException:
+        _stop_early_server()
+        raise
+    for finding in findings:
+        if finding.status == "warn":
+            where = f"{finding.where}: " if finding.where else ""
+            print(f"launcher: warning: {where}{finding.message} (fix: {finding.fix})", file=sys.stderr)
+    if flags.dry_run:
+        from launcher.plan.render import render_plan
+
+        print(render_plan(plan))
+        return EXIT_OK
+    from launcher.cli.summary import report
+    from launcher.supervise.run import run_plan
+
+    result = run_plan(plan)
+    report(result, sys.stderr)
+    return result.exit_code
+
+
+def _stop_early_server() -> None:
+    """Nothing may outlive a launch that does not happen: not even the server started early."""
+    server = sys.modules.get("launcher.supervise.server")
+    if server is not None:
+        server.stop_worker_server()
+
+
+def entry() -> NoReturn:
+    """Console-script entry: run, then exit without a slow interpreter shutdown where that is safe."""
+    code = main()
+    trace.mark("launcher: main returned")
+    if "torch" in sys.modules:
+        from launcher.compat import mp
+        from launcher.supervise.server import stop_worker_server
+
+        stop_worker_server()
+        if mp.run_exit_function():  # multiprocessing's finalizers, as at a normal exit
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

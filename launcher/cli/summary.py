@@ -1,0 +1,60 @@
+"""The run's summary on stderr: nothing on success; on failure the root cause first, then the consequences.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from launcher.hints import known_error_hints
+from launcher.result import RunResult
+
+
+def report(result: RunResult, out: TextIO) -> None:
+    """The run's summary: nothing on success; on failure the root cause first, then the consequences."""
+    if result.interrupted_by is not None:
+        print(f"launcher: stopped by {result.interrupted_by}; every worker was stopped", file=out, flush=True)
+        return
+    root = result.root_cause
+    if root is None:
+        return
+    lines = []
+    if result.hang is not None:
+        hang = result.hang
+        lines.append(f"launcher: job stopped: rank {hang.rank} (local {hang.local_rank}) made no progress for "
+                     f"{hang.idle:.1f} s (hang timeout {hang.timeout:g} s); every rank's stacks are above")
+        lines += [f"[rank{hang.rank}]: {line}" for line in hang.last_lines[-10:]]
+    else:
+        lines.append(f"launcher: job failed: {root.describe()} at {_clock(root.timestamp)}")
+    if root.traceback:
+        lines += [f"launcher: root cause traceback (rank {root.rank}):", root.traceback.rstrip()]
+    traceback_lines = {line.strip() for line in (root.traceback or "").splitlines()}
+    output = [line for line in _excerpt(root.last_lines) if line.strip() not in traceback_lines]
+    if output and result.hang is None:
+        lines.append(f"launcher: last output of rank {root.rank}:")
+        lines += [f"[rank{root.rank}]: {line}" for line in output[-10:]]
+    hint = known_error_hints("\n".join([root.message or "", root.traceback or "", *root.last_lines]))
+    if hint:
+        lines.append(f"launcher: fix: {hint}")
+    lines += [f"launcher: then: {other.describe()}" for other in result.failures if other is not root]
+    if result.log_dir:
+        lines.append(f"launcher: per-rank logs in {result.log_dir}")
+    print("\n".join(lines), file=out, flush=True)
+
+
+# Frames of the machinery between the worker process and the user's code, in crash dumps.
+_MACHINERY = ("launcher/bootstrap.py", "torch/distributed/elastic/", "torch/multiprocessing/", "multiprocessing/",
+              'File "<string>"', "Extension modules:")
+
+
+def _excerpt(lines: Sequence[str]) -> list[str]:
+    """The useful end of a rank's output: a crash dump from its first line, without launcher frames."""
+    start = max((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), default=0)
+    return [line for line in lines[start:] if line.strip() and not any(m in line for m in _MACHINERY)]
+
+
+def _clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}"

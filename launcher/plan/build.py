@@ -1,0 +1,324 @@
+"""(JobConfig, target, Cluster, HostFacts) → LaunchPlan, with every value the supervisor needs parsed here.
+
+Everything the supervisor will do is decided here: how many ranks, which GPUs,
+backend and start method (and why), where the agent runs, the rendezvous, every
+rank's environment, thread counts, output routing, stop signals, grace period,
+the hang watchdog and log files. A value that cannot be honoured is a
+``LauncherError`` here, so ``--dry-run`` rejects what a launch would. No
+processes, no sockets, no torch; the facts about the host come in as an
+argument so a test can fake them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from launcher.clusters.model import Cluster
+from launcher.compat import mp
+from launcher.errors import ConfigError, UsageError
+from launcher.hostinfo import GpuVisibility, HostFacts, visible_devices
+from launcher.plan.model import (
+    CHOSEN_AT_LAUNCH,
+    AgentPlacement,
+    HangPlan,
+    LaunchPlan,
+    OutputPlan,
+    RankPlan,
+    RendezvousPlan,
+    StopPlan,
+)
+from launcher.platforms import (
+    StartMethodChoice,
+    backend_for,
+    choose_start_method,
+    installed_torch_version,
+    libuv_env,
+    parse_signals,
+    parse_version,
+    platform_notes,
+)
+from launcher.schema import JobConfig
+from launcher.targets import ModuleTarget, ScriptTarget, Target
+
+DEFAULT_MULTINODE_PORT = 29500
+HANG_STARTUP_FACTOR = 5  # start-up allowance of the hang watchdog, in hang timeouts, unless set
+TESTED_TORCH = (2, 13)  # the torch release the launcher's use of elastic internals is tested with
+
+# Rendezvous options elastic reads as numbers or switches (``RendezvousParameters.get_as_int/bool``):
+# checked here, so a typo is an error before anything starts rather than a traceback in the agent.
+_RDZV_INT_OPTIONS = ("timeout", "join_timeout", "last_call_timeout", "close_timeout", "heartbeat_timeout",
+                     "read_timeout", "keep_alive_interval", "keep_alive_max_attempt", "rank")
+_RDZV_BOOL_OPTIONS = ("is_host",)
+_BOOL_WORDS = ("1", "true", "t", "yes", "y", "0", "false", "f", "no", "n")
+
+
+def parse_nnodes(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition(":")
+    try:
+        lo, hi = int(low), int(high) if sep else int(low)
+    except ValueError:
+        raise ConfigError(f"world.nnodes: expected N or MIN:MAX, got {text!r}",
+                          "e.g. --nnodes 2 or --nnodes 1:4") from None
+    if lo < 1 or hi < lo:
+        raise ConfigError(f"world.nnodes: {text!r} is not a valid range", "use 1 <= MIN <= MAX")
+    return lo, hi
+
+
+def resolve_nprocs(spec: int | str, gpus: GpuVisibility, usable_cpus: int) -> int:
+    """torchrun's ``--nproc-per-node`` values; ``cpu`` means the usable CPUs, ``gpu`` the visible GPUs."""
+    if isinstance(spec, int):
+        return spec
+    if spec == "gpu":
+        if gpus.count == 0:
+            raise ConfigError("world.nprocs: gpu asks for one process per GPU, but no GPU is visible",
+                              "use --nprocs N or cpu on this machine")
+        return gpus.count
+    if spec == "auto":
+        return gpus.count or usable_cpus
+    return usable_cpus  # "cpu"
+
+
+def _endpoint(text: str, key: str) -> tuple[str, int | None]:
+    """``host[:port]`` (IPv6 in brackets) → (host, port or None)."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("[") and "]" in text:
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif ":" in text:
+        host, _, port_text = text.rpartition(":")
+    if not host:
+        raise ConfigError(f"{key}: {text!r} has no host", "write HOST:PORT, e.g. node0:29400")
+    if not port_text:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"{key}: {text!r}: {port_text!r} is not a TCP port", "use a port in 1..65535")
+    return host, int(port_text)
+
+
+def _rendezvous_conf(conf: dict[str, str]) -> dict[str, str]:
+    for key, value in conf.items():
+        text = str(value).strip()
+        if key in _RDZV_INT_OPTIONS and not text.lstrip("-").isdigit():
+            raise ConfigError(f"world.rdzv_conf: {key}={value}: expected a whole number",
+                              f"e.g. --rdzv-conf {key}=60")
+        if key in _RDZV_BOOL_OPTIONS and text.lower() not in _BOOL_WORDS:
+            raise ConfigError(f"world.rdzv_conf: {key}={value}: expected true or false",
+                              f"e.g. --rdzv-conf {key}=true")
+    return conf
+
+
+def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
+    world = config.world
+    lo, hi = parse_nnodes(world.nnodes)
+    run_id = world.rdzv_id if world.rdzv_id != "none" else facts.run_id
+    conf = _rendezvous_conf(dict(world.rdzv_conf))
+    if world.standalone:
+        if hi > 1:
+            raise UsageError("--standalone conflicts with --nnodes > 1", "drop --standalone for a multi-node job")
+        return RendezvousPlan("static", "127.0.0.1", None, "127.0.0.1", run_id, 1, 1, 0, conf)
+    if world.rdzv_backend == "static":
+        if lo != hi:
+            raise ConfigError(f"world.nnodes: {world.nnodes}: a range needs an elastic rendezvous",
+                              "add --rdzv-backend c10d --rdzv-endpoint HOST:PORT")
+        if world.node_rank >= hi:
+            raise ConfigError(f"world.node_rank: {world.node_rank} but only {hi} node(s)", "number nodes 0..nnodes-1")
+        port = world.master_port
+        if port is None and hi > 1:
+            port = DEFAULT_MULTINODE_PORT
+        return RendezvousPlan("static", world.master_addr, port, world.master_addr, run_id, hi, hi,
+                              world.node_rank, {**conf, "rank": str(world.node_rank)})
+    if not world.rdzv_endpoint:
+        raise ConfigError(f"world.rdzv_backend: {world.rdzv_backend} needs an endpoint",
+                          "add --rdzv-endpoint HOST:PORT")
+    host, port = _endpoint(world.rdzv_endpoint, "world.rdzv_endpoint")
+    return RendezvousPlan(world.rdzv_backend, host, port, CHOSEN_AT_LAUNCH, run_id, lo, hi, world.node_rank, conf)
+
+
+def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[str, str]:
+    for source, env in (("the job's env", config.env), ("the launcher's environment", facts.environ)):
+        if "OMP_NUM_THREADS" in env:
+            return env["OMP_NUM_THREADS"], f"set in {source}"
+    threads = max(1, facts.usable_cpus // nprocs)
+    return str(threads), f"{facts.usable_cpus} usable CPU(s) / {nprocs} local process(es) (torchrun: 1)"
+
+
+def _log_files(log_dir: str | None, local_rank: int) -> tuple[str | None, str | None, str]:
+    rank_dir = os.path.join(log_dir, "attempt_0", str(local_rank)) if log_dir else None
+    error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
+    stdout = os.path.join(rank_dir, "stdout.log") if rank_dir else None
+    stderr = os.path.join(rank_dir, "stderr.log") if rank_dir else None
+    return stdout, stderr, error_file
+
+
+def std_bits(spec: str, local_rank: int, key: str) -> int:
+    """torchrun's redirect/tee syntax: ``3`` for all ranks or ``0:3,1:0`` per local rank (0 none .. 3 both)."""
+    spec = spec.strip()
+    problem = ConfigError(f"{key}: expected 0-3 or local_rank:value,..., got {spec!r}",
+                          "e.g. --tee 3 or --redirects 0:3,1:0")
+    try:
+        if ":" not in spec:
+            value = int(spec or "0")
+        else:
+            values = {}
+            for item in spec.split(","):
+                rank, _, text = item.partition(":")
+                values[int(rank)] = int(text)
+            value = values.get(local_rank, 0)
+            if any(not 0 <= v <= 3 for v in values.values()):
+                raise problem
+    except ValueError:
+        raise problem from None
+    if not 0 <= value <= 3:
+        raise problem
+    return value
+
+
+def plan_output(config: JobConfig, nprocs: int) -> OutputPlan:
+    """Console ranks (``--local-ranks-filter``) and streams kept off the console (torchrun's ``-r``/``-t``)."""
+    logs = config.logs
+    console: set[int] = set()
+    for item in logs.local_ranks_filter.split(","):
+        text = item.strip()
+        if not text:
+            continue
+        if not text.isdigit():
+            raise ConfigError(f"logs.local_ranks_filter: expected local ranks such as 0 or 0,2, got "
+                              f"{logs.local_ranks_filter!r}", "e.g. --local-ranks-filter 0")
+        if int(text) >= nprocs:
+            raise ConfigError(f"logs.local_ranks_filter: local rank {text} does not exist "
+                              f"({nprocs} process(es) per node: 0..{nprocs - 1})",
+                              f"name local ranks 0..{nprocs - 1}")
+        console.add(int(text))
+    hidden = set()
+    for local_rank in range(nprocs):
+        redirected = std_bits(logs.redirects, local_rank, "logs.redirects") & ~std_bits(logs.tee, local_rank,
+                                                                                         "logs.tee")
+        hidden |= {(local_rank, name) for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit}
+    return OutputPlan(frozenset(console) or None, frozenset(hidden), logs.dir is not None, nprocs)
+
+
+def plan_hang(config: JobConfig) -> HangPlan | None:
+    monitor = config.monitor
+    if not monitor.hang_timeout:
+        return None
+    startup = monitor.hang_startup if monitor.hang_startup is not None else HANG_STARTUP_FACTOR * monitor.hang_timeout
+    return HangPlan(monitor.hang_timeout, startup)
+
+
+@dataclass(frozen=True)
+class _Start:
+    start: StartMethodChoice
+    agent: AgentPlacement
+    notes: tuple[str, ...]
+
+
+def plan_start(config: JobConfig, facts: HostFacts) -> _Start:
+    """The workers' start method and where the agent runs, with what this Python cannot do (``compat.mp``)."""
+    start = choose_start_method(config.world.start_method, facts.platform, config.env, facts.environ)
+    problems = mp.probe()
+    if start.method != "spawn" and problems.forked_workers is not None:
+        start = StartMethodChoice("spawn", False, f"{problems.forked_workers}: workers are spawned")
+    if start.method != "forkserver" or not start.preload_torch:
+        agent = AgentPlacement(False, "no torch-preloaded server to fork it from")
+    elif problems.agent_in_server is not None:
+        agent = AgentPlacement(False, problems.agent_in_server)
+    else:
+        agent = AgentPlacement(True, "the launcher does not import torch")
+    return _Start(start, agent, problems.notes())
+
+
+def torch_note() -> str | None:
+    """What the plan says about the installed torch when it is not the release the launcher is tested with."""
+    version = installed_torch_version()
+    if version is None or parse_version(version) == TESTED_TORCH:
+        return None
+    tested = ".".join(map(str, TESTED_TORCH))
+    return (f"torch {version} is not the tested {tested}: the agent checks elastic's internals when it starts "
+            "and, if they changed, keeps elastic's own monitoring (it says so)")
+
+
+def build_plan(
+    config: JobConfig,
+    target: Target,
+    target_args: tuple[str, ...],
+    cluster: Cluster,
+    facts: HostFacts,
+) -> LaunchPlan:
+    gpus = visible_devices(config.env.get("CUDA_VISIBLE_DEVICES", facts.environ.get("CUDA_VISIBLE_DEVICES")),
+                           facts.installed_gpus)
+    nprocs = resolve_nprocs(config.world.nprocs, gpus, facts.usable_cpus)
+    backend = backend_for(config.world.backend, facts.platform, gpus.count, nprocs)
+    start = plan_start(config, facts)
+    if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
+        raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
+                          "pass script options in args, or use a module:function entrypoint")
+    rendezvous = plan_rendezvous(config, facts)
+    threads, threads_reason = choose_threads(nprocs, config, facts)
+    output = plan_output(config, nprocs)
+    stop = StopPlan(parse_signals(config.world.signals_to_handle, facts.platform), config.world.shutdown_timeout)
+    log_dir = config.logs.dir
+    torch_version = installed_torch_version() if facts.platform == "win32" else None
+    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env}
+    single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
+    ranks = []
+    for local_rank in range(nprocs):
+        stdout, stderr, error_file = _log_files(log_dir, local_rank)
+        rank = rendezvous.node_rank * nprocs + local_rank if single_node else None
+        world_size = nprocs * rendezvous.max_nodes if single_node else None
+        env = {
+            "RANK": _known(rank),
+            "LOCAL_RANK": str(local_rank),
+            "WORLD_SIZE": _known(world_size),
+            "LOCAL_WORLD_SIZE": str(nprocs),
+            "GROUP_RANK": _known(rendezvous.node_rank if single_node else None),
+            "GROUP_WORLD_SIZE": _known(rendezvous.max_nodes if single_node else None),
+            "ROLE_NAME": config.world.role,
+            "ROLE_RANK": _known(rank),
+            "ROLE_WORLD_SIZE": _known(world_size),
+            "MASTER_ADDR": rendezvous.master_addr,
+            "MASTER_PORT": _known(rendezvous.port if rendezvous.backend == "static" else None),
+            "TORCHELASTIC_RUN_ID": rendezvous.run_id,
+            "TORCHELASTIC_RESTART_COUNT": "0",
+            "TORCHELASTIC_MAX_RESTARTS": str(config.world.max_restarts),
+            "TORCHELASTIC_USE_AGENT_STORE": "True" if rendezvous.backend == "static" else CHOSEN_AT_LAUNCH,
+            "TORCHELASTIC_ERROR_FILE": error_file,
+            "TORCHELASTIC_SIGNALS_TO_HANDLE": ",".join(stop.signals),
+            "TORCH_NCCL_ASYNC_ERROR_HANDLING": facts.environ.get("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"),
+            "OMP_NUM_THREADS": threads,
+            **worker_env,
+        }
+        ranks.append(RankPlan(local_rank, rank, env, stdout, stderr, error_file))
+    notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}", *platform_notes(facts.platform), *start.notes]
+    if rendezvous.backend == "static":
+        notes.append(f"the store listens on {rendezvous.master_addr} only")
+    torch_text = torch_note()
+    if torch_text is not None:
+        notes.append(torch_text)
+    return LaunchPlan(
+        config=config,
+        target=target,
+        target_args=target_args,
+        nprocs=nprocs,
+        backend=backend.backend,
+        backend_reason=backend.reason,
+        gpus=gpus,
+        start=start.start,
+        agent=start.agent,
+        rendezvous=rendezvous,
+        omp_num_threads=threads,
+        omp_reason=threads_reason,
+        log_dir=log_dir,
+        worker_env=worker_env,
+        ranks=tuple(ranks),
+        output=output,
+        stop=stop,
+        hang=plan_hang(config),
+        notes=tuple(notes),
+        cluster=cluster,
+    )
+
+
+def _known(value: int | None) -> str:
+    return CHOSEN_AT_LAUNCH if value is None else str(value)

@@ -1,0 +1,110 @@
+"""The launch plan: pure data, every decision already parsed and validated, printed by ``--dry-run``.
+
+The supervisor reads only this; nothing it needs is parsed again at run time,
+so ``--dry-run`` and a real launch accept and reject the same things.
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from launcher.clusters.model import Cluster
+from launcher.hostinfo import GpuVisibility
+from launcher.platforms import StartMethodChoice
+from launcher.schema import JobConfig
+from launcher.targets import Target
+
+CHOSEN_AT_LAUNCH = "<chosen at launch>"
+
+
+@dataclass(frozen=True)
+class AgentPlacement:
+    """Where elastic's agent runs: a child of the torch-preloaded server, or the launcher process."""
+
+    in_server: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RendezvousPlan:
+    backend: str  # "static" (our loopback-aware store) or an elastic backend such as "c10d"
+    host: str  # the store's host (static: the master address)
+    port: int | None  # None: a free port, chosen when the store binds
+    master_addr: str  # as the workers see it (CHOSEN_AT_LAUNCH when the rendezvous decides)
+    run_id: str
+    min_nodes: int
+    max_nodes: int
+    node_rank: int
+    conf: Mapping[str, str] = field(default_factory=dict)  # checked values, as elastic's parameters take them
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port if self.port is not None else CHOSEN_AT_LAUNCH}"
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What worker output goes where: the console (some ranks, some streams) and files."""
+
+    console_ranks: frozenset[int] | None  # local ranks shown on the console; None: all
+    hidden: frozenset[tuple[int, str]]  # (local rank, "stdout"|"stderr") redirected away from the console
+    write_files: bool  # keep stdout.log/stderr.log per rank
+    nprocs: int
+
+    @property
+    def prefixed(self) -> bool:
+        """Whether console lines get a ``[rankN]:`` prefix (more than one rank on the console)."""
+        shown = self.nprocs if self.console_ranks is None else len(self.console_ranks)
+        return shown > 1
+
+
+@dataclass(frozen=True)
+class StopPlan:
+    """How the job is stopped: the signals the launcher handles and forwards, and the grace period."""
+
+    signals: tuple[str, ...]  # names that exist on this platform, e.g. ("SIGTERM", "SIGINT")
+    grace_period: float  # seconds between SIGTERM and SIGKILL
+
+
+@dataclass(frozen=True)
+class HangPlan:
+    """The hang watchdog: a rank without progress for ``timeout`` s (``startup`` s before its first)."""
+
+    timeout: float
+    startup: float
+
+
+@dataclass(frozen=True)
+class RankPlan:
+    local_rank: int
+    rank: int | None  # None when the rendezvous assigns it (several nodes)
+    env: Mapping[str, str]  # what the worker will see (CHOSEN_AT_LAUNCH where not known yet)
+    stdout: str | None  # file kept under the log dir, or None
+    stderr: str | None
+    error_file: str
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    config: JobConfig
+    target: Target
+    target_args: tuple[str, ...]
+    nprocs: int
+    backend: str
+    backend_reason: str
+    gpus: GpuVisibility  # what CUDA will give the workers
+    start: StartMethodChoice
+    agent: AgentPlacement
+    rendezvous: RendezvousPlan
+    omp_num_threads: str
+    omp_reason: str
+    log_dir: str | None  # None: a private temp dir, removed at exit
+    worker_env: Mapping[str, str]  # the job's extra environment, same on every rank
+    ranks: tuple[RankPlan, ...]
+    output: OutputPlan
+    stop: StopPlan
+    hang: HangPlan | None
+    notes: tuple[str, ...]
+    cluster: Cluster

@@ -1,0 +1,70 @@
+"""The plan as ``--dry-run`` prints it: what each worker runs, and every decision with its reason.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from launcher.plan.model import LaunchPlan
+from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
+
+
+def worker_command(plan: LaunchPlan) -> str:
+    """What each worker runs, written as the equivalent command line."""
+    target = plan.target
+    args = " ".join(shlex.quote(a) for a in plan.target_args)
+    if isinstance(target, ScriptTarget):
+        return f"{sys.executable} {shlex.quote(target.path)} {args}".rstrip()
+    if isinstance(target, ModuleTarget):
+        return f"{sys.executable} -m {target.module} {args}".rstrip()
+    if not isinstance(target, FunctionTarget):  # pragma: no cover - Target has three kinds
+        raise TypeError(f"unknown target {target!r}")
+    call_args = ", ".join(["ctx", *(repr(a) for a in plan.target_args),
+                           *(f"{k}={v!r}" for k, v in plan.config.kwargs.items())])
+    return f"{target.describe()}({call_args})"
+
+
+def _output(plan: LaunchPlan) -> str:
+    output = plan.output
+    shown = "every rank" if output.console_ranks is None else "local rank(s) " + ",".join(
+        map(str, sorted(output.console_ranks)))
+    text = f"{shown} on the console{', prefixed [rankN]:' if output.prefixed else ', unprefixed'}"
+    if output.hidden:
+        text += "; kept off it: " + ", ".join(f"{rank} {stream}" for rank, stream in sorted(output.hidden))
+    return text
+
+
+def render_plan(plan: LaunchPlan) -> str:
+    """The plan as ``--dry-run`` prints it."""
+    rdzv = plan.rendezvous
+    nodes = str(rdzv.max_nodes) if rdzv.min_nodes == rdzv.max_nodes else f"{rdzv.min_nodes}:{rdzv.max_nodes}"
+    hang = (f"after {plan.hang.timeout:g} s without progress ({plan.hang.startup:g} s at start-up)"
+            if plan.hang is not None else "off")
+    lines = [
+        "launch plan",
+        f"  target        {worker_command(plan)}",
+        f"  cluster       {plan.cluster.kind} ({plan.cluster.description})",
+        f"  nodes         {nodes}"
+        f" (this node: {rdzv.node_rank}), {plan.nprocs} process(es) per node",
+        f"  backend       {plan.backend} ({plan.backend_reason})",
+        f"  start method  {plan.start.method}{' + torch preloaded' if plan.start.preload_torch else ''}"
+        f" ({plan.start.reason})",
+        f"  agent         {'in a child of the server' if plan.agent.in_server else 'in the launcher process'}"
+        f" ({plan.agent.reason})",
+        f"  rendezvous    {rdzv.backend} at {rdzv.endpoint}, run id {rdzv.run_id}",
+        f"  restarts      {plan.config.world.max_restarts}",
+        f"  stop          {','.join(plan.stop.signals)} forwarded; {plan.stop.grace_period:g} s grace, then SIGKILL",
+        f"  hang watchdog {hang}",
+        f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",
+        f"  output        {_output(plan)}",
+        f"  logs          {plan.log_dir or 'console only (nothing written)'}",
+    ]
+    lines += [f"  note          {note}" for note in plan.notes]
+    for rank in plan.ranks:
+        lines.append(f"  rank {rank.rank if rank.rank is not None else '?'} (local {rank.local_rank})")
+        lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
+        lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""Static preflight: judge a launch plan before anything starts, in well under a second.
+
+``run_static_checks`` runs every check from one ``StaticInputs`` (built from the
+launch plan and the host facts by ``static_inputs``). The checks live in
+``source`` (target, main guard, pickling, CUDA before fork; AST facts from
+``scan``) and ``host`` (port, paths, GPUs, threads); ``findings`` holds their
+result type, the ``launcher check`` table and the error that stops a launch.
+
+Never imports torch or the user's code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launcher.errors import UsageError
+from launcher.hostinfo import GpuVisibility, HostFacts
+from launcher.plan.model import LaunchPlan
+from launcher.preflight.findings import CHECKS, Finding
+from launcher.preflight.host import check_gpus, check_paths, check_port, check_threads
+from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
+from launcher.targets import ModuleTarget, ScriptTarget
+
+
+@dataclass(frozen=True)
+class StaticInputs:
+    """Exactly the facts the static checks need; built by the core from the launch plan."""
+
+    platform: str  # "linux" | "darwin" | "win32"
+    start_method: str  # the launcher's chosen worker start method (StartMethodChoice.method)
+    backend: str  # resolved: "nccl" | "gloo"
+    nprocs: int  # processes on this node
+    usable_cpus: int
+    cwd: Path  # where the launcher runs; relative target paths resolve here
+    script: Path | None = None  # the target as a script path, as typed...
+    module: str | None = None  # ...or as a module ("pkg.train")
+    function: str | None = None  # "main" of "pkg.train:main"
+    gpus: GpuVisibility = field(default_factory=lambda: GpuVisibility(None, ()))  # what CUDA gives the workers
+    master_host: str | None = None
+    master_port: int | None = None  # only a port the user gave
+    paths: Mapping[str, str] = field(default_factory=dict)  # "data.root" -> "data/train"
+    writable: frozenset[str] = frozenset()  # keys of ``paths`` the job writes (logs, checkpoints)
+    omp_num_threads: str | None = None  # only a value the user set
+    skip: frozenset[str] = frozenset()  # check names from --skip-check
+
+
+def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset()) -> StaticInputs:
+    """The facts the static checks need, taken from the plan and the host."""
+    target = plan.target
+    script = module = function = None
+    if isinstance(target, ScriptTarget):
+        script = Path(target.path)
+    elif isinstance(target, ModuleTarget):
+        module = target.module
+    else:
+        function = target.function
+        script, module = (Path(target.path), None) if target.path else (None, target.module)
+    world, logs = plan.config.world, plan.config.logs
+    user_threads = plan.config.env.get("OMP_NUM_THREADS", facts.environ.get("OMP_NUM_THREADS"))
+    paths = {"logs.dir": logs.dir} if logs.dir else {}
+    return StaticInputs(
+        platform=facts.platform,
+        start_method=plan.start.method,
+        backend=plan.backend,
+        nprocs=plan.nprocs,
+        usable_cpus=facts.usable_cpus,
+        cwd=Path(facts.cwd),
+        script=script,
+        module=module,
+        function=function,
+        gpus=plan.gpus,
+        master_host=world.master_addr if world.master_port is not None and world.node_rank == 0 else None,
+        master_port=world.master_port if world.node_rank == 0 and plan.rendezvous.backend == "static" else None,
+        paths=paths,
+        writable=frozenset(paths),
+        omp_num_threads=user_threads,
+        skip=skip,
+    )
+
+
+def validate_skip(names: Iterable[str]) -> frozenset[str]:
+    """``--skip-check`` values, checked against ``CHECKS`` (a typo is a UsageError, not a silent no-op)."""
+    out = set()
+    for name in names:
+        if name not in CHECKS:
+            close = difflib.get_close_matches(name, CHECKS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "checks: " + ", ".join(CHECKS)
+            raise UsageError(f"--skip-check: unknown check {name!r}", hint)
+        out.add(name)
+    return frozenset(out)
+
+
+def run_static_checks(inputs: StaticInputs) -> list[Finding]:
+    """Every static check, in table order, minus the skipped ones. Never imports the target."""
+    skip = inputs.skip
+    findings: list[Finding] = []
+    target, source = check_target(inputs.script, inputs.module, inputs.function, inputs.cwd)
+    if "target" not in skip:
+        findings.append(target)
+    if source is not None:
+        for name, check in (
+            ("main-guard", check_main_guard),
+            ("pickle", check_lambdas),
+            ("cuda-fork", check_cuda_fork),
+        ):
+            if name not in skip:
+                findings += check(source, inputs.start_method, inputs.platform)
+    if "gpus" not in skip:
+        findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
+    if "port" not in skip:
+        findings.append(check_port(inputs.master_host or "127.0.0.1", inputs.master_port, inputs.platform))
+    if "paths" not in skip:
+        findings += check_paths(inputs.paths, inputs.cwd, writable=inputs.writable)
+    if "threads" not in skip:
+        findings.append(check_threads(inputs.omp_num_threads, inputs.nprocs, inputs.usable_cpus))
+    return findings

@@ -1,0 +1,243 @@
+"""Checks that read the target's source: the target itself, the __main__ guard, pickling, CUDA before fork.
+
+Severity follows what will actually happen: a fail for the start method the code
+will really use, a warning for what breaks only under spawn (macOS, Windows). The
+facts come from ``scan`` (AST only); modules are located without executing
+any package ``__init__``. Never imports torch or the user's code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+from launcher.hints import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE
+from launcher.platforms import default_mp_start_method, start_method_pickles
+from launcher.preflight import scan
+from launcher.preflight.findings import Finding, Status, ok
+
+
+def _display(path: Path) -> str:
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+    return str(path)
+
+
+_SCANNED: dict[tuple[str, int, int, str], scan.Scan] = {}
+
+
+def _scanned(path: Path) -> scan.Scan:
+    """The file's scan, cached by path, mtime and size (several checks read one file)."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path))
+    if key not in _SCANNED:
+        _SCANNED[key] = scan.scan_file(path, key[3])
+    return _SCANNED[key]
+
+
+def _resolve(method: str, chosen: str, found: scan.Scan, platform: str) -> str:
+    if method == scan.DEFAULT:
+        return found.user_start_method or default_mp_start_method(platform)
+    if method == scan.LAUNCHER:
+        return chosen
+    return method
+
+
+# -- AST checks ------------------------------------------------------------------------------------
+def check_main_guard(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+    """Process starts that run at import time, outside ``if __name__ == "__main__":``.
+
+    The launcher runs a script as ``__main__``; a child started by spawn or forkserver
+    re-imports it, so a top-level start there runs again in every child: fail. Under fork
+    it works, so it is a portability warning. ``start_method`` is the launcher's chosen
+    method (it applies to ``launcher.launch``); the user's own processes use their default.
+    """
+    found = _scanned(source_path)
+    findings: list[Finding] = []
+    for start in found.starts:
+        if start.scope != "<module>" or start.guarded:
+            continue
+        method = _resolve(start.method, start_method, found, platform)
+        where = f"{_display(source_path)}:{start.line}"
+        if start.via:
+            what = f"{start.via} runs at import, outside the __main__ guard, and starts {start.what}"
+            what += f" (line {start.inner_line})"
+        else:
+            what = f"{start.what} runs at import, outside the __main__ guard"
+        maybe = "" if start.certain else " (if num_workers > 0)"
+        if start_method_pickles(method):
+            status: Status = "fail" if start.certain else "warn"
+            message = f"{what}: each {method} child re-runs it{maybe}"
+        else:
+            status = "warn"
+            message = f"{what}: works under fork only, not under spawn (macOS, Windows)"
+        findings.append(Finding("main-guard", status, where, message, FIX_MAIN_GUARD))
+    return _worst_per_place(findings) or [ok("main-guard", "no process starts at import time")]
+
+
+def _worst_per_place(findings: list[Finding]) -> list[Finding]:
+    """One finding per file:line, the most severe (a top-level ``main()`` may start several things)."""
+    rank = {"fail": 0, "warn": 1, "pass": 2}
+    best: dict[str, Finding] = {}
+    for f in findings:
+        if f.where not in best or rank[f.status] < rank[best[f.where].status]:
+            best[f.where] = f
+    return list(best.values())
+
+
+def check_lambdas(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+    """Lambdas and local functions that get pickled to another process.
+
+    Fail when the start method that will be used pickles them (spawn, forkserver, or a
+    pool task, pickled under any method); warn when they only work because of fork.
+    """
+    found = _scanned(source_path)
+    loaders = [(_resolve(m, start_method, found, platform), c) for m, c in found.loader_methods]
+    findings: list[Finding] = []
+    for item in found.shipped:
+        if item.method == scan.ALWAYS:
+            uses = [("pickle", True)]
+        elif item.method == scan.LOADER:
+            uses = loaders
+        else:
+            uses = [(_resolve(item.method, start_method, found, platform), item.certain)]
+        if not uses:
+            continue  # no DataLoader workers: nothing is pickled
+        pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
+        where = f"{_display(source_path)}:{item.line}"
+        fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
+        if pickling:
+            method, certain = max(pickling, key=lambda mc: mc[1])
+            how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
+            status: Status = "fail" if certain else "warn"
+            maybe = "" if certain else " (if num_workers > 0)"
+            message = f"{item.label} ({item.role}) cannot be pickled {how}{maybe}"
+        else:
+            status = "warn"
+            message = (
+                f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
+            )
+        findings.append(Finding("pickle", status, where, message, fix))
+    return findings or [ok("pickle", "nothing unpicklable is sent to another process")]
+
+
+def check_cuda_fork(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+    """CUDA touched earlier in the same code path than a fork of processes that may use it."""
+    found = _scanned(source_path)
+    findings: list[Finding] = []
+    for start in found.starts:
+        if (
+            start.what == scan.LOADER_START
+            or _resolve(start.method, start_method, found, platform) != "fork"
+        ):
+            continue
+        before = [c for c in found.cuda if c.scope == start.scope and c.line < start.line]
+        if start.via:
+            name = start.via.removesuffix("()")
+            before += [c for c in found.cuda if c.scope == name and c.line < start.inner_line]
+        if before:
+            first = min(before, key=lambda c: c.line)
+            message = f"CUDA is initialised at line {first.line} ({first.text}) before {start.what} forks"
+            where = f"{_display(source_path)}:{start.line}"
+            findings.append(Finding("cuda-fork", "fail", where, message, FIX_CUDA_FORK))
+    return findings or [ok("cuda-fork", "no fork after CUDA")]
+
+
+def check_target(
+    script: Path | None, module: str | None, function: str | None, cwd: Path
+) -> tuple[Finding, Path | None]:
+    """Whether the target exists, and the source file to scan (None when there is none to read).
+
+    Modules are located without running any package ``__init__``: the top-level package
+    by ``importlib.util.find_spec`` (which imports nothing for a top-level name), each
+    submodule by ``PathFinder`` over its parent's ``__path__`` as read from the spec.
+    Packages that rewrite ``__path__`` at import time are therefore not followed.
+    """
+    if script is not None:
+        path = script if script.is_absolute() else cwd / script
+        if path.is_dir():
+            path = path / "__main__.py"
+        if not path.is_file():
+            return Finding(
+                "target", "fail", "", f"{script}: no such file", f"check the path (from {cwd})"
+            ), None
+        label = str(script)
+    elif module is not None:
+        found = _locate_module(module, function is None, cwd)
+        if isinstance(found, Finding):
+            return found, None
+        if found is None:
+            return ok("target", f"module {module} found (not Python source: not scanned)"), None
+        path, label = found, f"module {module}"
+    else:
+        return Finding("target", "fail", "", "no script or module to run", "name a script or -m module"), None
+    try:
+        scanned = _scanned(path)
+    except SyntaxError as e:
+        where = f"{_display(path)}:{e.lineno or 0}"
+        return Finding("target", "fail", where, f"SyntaxError: {e.msg}", "fix the syntax error"), None
+    except OSError as e:
+        return Finding(
+            "target", "fail", "", f"{label}: cannot read ({e.strerror})", "check permissions"
+        ), None
+    if function is not None:
+        problem = _function_problem(function, scanned, _display(path))
+        if problem is not None:
+            return problem, path
+        label += f", function {function}"
+    return ok("target", f"{label} found", _display(path)), path
+
+
+def _locate_module(module: str, run_as_main: bool, cwd: Path) -> Path | Finding | None:
+    """The module's source file, a failing Finding, or None for a module with no Python source."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return Finding(
+            "target", "fail", "", f"{module!r} is not a module name", "use a dotted name: pkg.train"
+        )
+    search = [str(cwd), *sys.path]
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(parts[0], search) or importlib.util.find_spec(
+            parts[0]
+        )
+    except (ImportError, ValueError):
+        spec = None
+    hint = "check the name, and that its folder is the working directory or on PYTHONPATH"
+    if spec is None:
+        return Finding("target", "fail", "", f"no module named {parts[0]!r}", hint)
+    for depth in range(2, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations or []))
+        if spec is None:
+            return Finding("target", "fail", "", f"no module named {name!r}", hint)
+    if spec.submodule_search_locations is not None and run_as_main:
+        main = importlib.machinery.PathFinder.find_spec(
+            f"{module}.__main__", list(spec.submodule_search_locations)
+        )
+        if main is None:
+            return Finding(
+                "target", "fail", "", f"{module} is a package with no __main__.py", f"run {module}.<module>"
+            )
+        spec = main
+    origin = spec.origin
+    if origin is None or not origin.endswith(".py"):
+        return None
+    return Path(origin)
+
+
+def _function_problem(function: str, found: scan.Scan, where: str) -> Finding | None:
+    head = function.split(".")[0]
+    if head in found.module_names or "__getattr__" in found.module_names:
+        return None
+    if head in found.guard_names:
+        message = f"{head} is defined only under the __main__ guard: importing the file does not define it"
+        return Finding("target", "fail", where, message, "define it at module top level")
+    close = difflib.get_close_matches(head, sorted(found.module_names), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "define it at module top level"
+    return Finding("target", "fail", where, f"{head} is not defined at module top level", hint)

@@ -1,0 +1,251 @@
+"""Elastic's LocalElasticAgent with the launcher's process-stopping policy.
+
+Subclassed, not copied. What changes:
+- the agent waits on worker exits (a failure is seen when it happens, not at the next poll);
+- when a rank fails, the others are stopped at once: SIGTERM to each worker's process group, the
+  plan's grace period, then SIGKILL to every group (DataLoader workers included); a second signal
+  to the launcher skips the grace period; every failed rank is reported, not only the first;
+- the hang watchdog: a rank without progress (output, ``ctx.step()``, loader iterations) for the
+  timeout gets every rank's stacks dumped (SIGUSR1 → faulthandler) and the job stopped;
+- per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
+  with FIFOs that route worker output through the launcher (``output.py``).
+What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
+that probe fails (``own_monitoring=False``), monitoring and stopping stay elastic's own.
+Imports torch: launch side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.connection
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
+from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
+from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, ProcessFailure
+from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalException
+
+from launcher import trace
+from launcher.compat import elastic
+from launcher.plan.model import HangPlan
+from launcher.protocol import PROGRESS_FILE
+from launcher.supervise.failures import process_failure
+from launcher.supervise.output import OutputRouter
+from launcher.supervise.reaper import KILL, signal_group
+
+RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
+
+
+class WorkerWatcher(Protocol):
+    """Told the pid of every worker as it starts: the reaper, or a channel to the launcher that feeds it."""
+
+    def watch(self, pids: list[int]) -> None: ...
+
+
+class RunLogsSpecs(DefaultLogsSpecs):
+    """Per-rank files at ``<log_dir>/attempt_<n>/<local_rank>/``, and the output FIFOs of each attempt."""
+
+    def __init__(self, log_dir: str, router: OutputRouter | None) -> None:
+        super().__init__(log_dir=log_dir)  # no redirects: the router owns worker output
+        self._router = router
+        self.rank_dirs: dict[int, str] = {}
+
+    def _make_log_dir(self, log_dir: str | None, rdzv_run_id: str) -> str:
+        assert log_dir is not None  # the supervisor always passes one
+        os.makedirs(log_dir, exist_ok=True)
+        return log_dir
+
+    def reify(self, envs: dict[int, dict[str, str]]) -> LogsDest:
+        dest = super().reify(envs)
+        for local_rank, error_file in dest.error_files.items():
+            rank_dir = os.path.dirname(error_file)
+            self.rank_dirs[local_rank] = rank_dir
+            if self._router is not None:
+                self._router.attach(local_rank, int(envs[local_rank]["RANK"]), rank_dir)
+        return dest
+
+
+@dataclass(frozen=True)
+class HangReport:
+    local_rank: int
+    rank: int
+    idle: float  # seconds since the rank's last progress (or since start)
+
+
+class LauncherAgent(LocalElasticAgent):
+    def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
+                 router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
+                 on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(logs_specs=logs, **kwargs)
+        self._own_monitoring = own_monitoring
+        self._grace_period = grace_period
+        self._wait_interval = wait_interval
+        self._logs = logs
+        self._router = router
+        self._watcher = watcher
+        self._hang = hang
+        self._on_restart = on_restart
+        self._attempt_started = time.time()
+        self._last_failures: dict[int, ProcessFailure] = {}
+        self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
+        self.stopped_ranks: set[tuple[int, int]] = set()  # (attempt, local rank) stopped by the launcher
+        self.hang_report: HangReport | None = None
+
+    @property
+    def remaining_restarts(self) -> int:
+        return self._remaining_restarts
+
+    def attempt(self) -> int:
+        return self._worker_group.spec.max_restarts - self._remaining_restarts
+
+    def _processes(self) -> list[Any]:
+        return elastic.worker_processes(self._pcontext)
+
+    # -- watching -----------------------------------------------------------
+
+    def _rendezvous(self, worker_group: WorkerGroup) -> None:
+        trace.mark("agent: rendezvous start")
+        super()._rendezvous(worker_group)
+        trace.mark("agent: rendezvous end")
+
+    def _start_workers(self, worker_group: WorkerGroup) -> dict[int, Any]:
+        trace.mark("agent: start workers start")
+        self._attempt_started = time.time()
+        self.hang_report = None
+        pids: dict[int, Any] = super()._start_workers(worker_group)
+        self._watcher.watch([int(pid) for pid in pids.values()])
+        trace.mark("agent: start workers end")
+        return pids
+
+    def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
+        if not self._own_monitoring:
+            result: RunResult = super()._monitor_workers(worker_group)
+            return result
+        processes = self._processes()
+        # A worker that succeeded does not exit until its return value is read: wake on that value too,
+        # and do not wait at all once every value is in (they may all have come during the last call).
+        queues = elastic.return_queues(self._pcontext)
+        missing = [elastic.queue_reader(queue) for queue in queues.values() if queue.empty()]
+        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None] + missing
+        if waitables and (missing or not queues):
+            multiprocessing.connection.wait(waitables, timeout=self._wait_interval)
+        self._note_exits(processes)
+        if any(p.exitcode not in (None, 0) for p in processes):
+            return self._fail_fast(worker_group, processes)
+        if self._hang is not None:
+            hung = self._hung_rank(worker_group, processes)
+            if hung is not None:
+                return self._stop_hung(worker_group, processes, hung)
+        if any(queue.empty() for queue in queues.values()):  # some worker has not handed back its value yet
+            return RunResult(state=WorkerState.HEALTHY)
+        # Every worker has handed back its return value: elastic collects them. It never sees a
+        # failure first, which it would handle with a fixed 30 s grace and report alone.
+        trace.mark("agent: every worker returned")
+        result = super()._monitor_workers(worker_group)
+        return result
+
+    def _note_exits(self, processes: list[Any]) -> None:
+        now = time.time()
+        for local_rank, process in enumerate(processes):
+            if process.exitcode is not None:
+                self.exit_times.setdefault((self.attempt(), local_rank), now)
+
+    def _last_progress(self, local_rank: int) -> float | None:
+        times = []
+        if self._router is not None and (output := self._router.last_output(local_rank)) is not None:
+            times.append(output)
+        rank_dir = self._logs.rank_dirs.get(local_rank)
+        if rank_dir:
+            with contextlib.suppress(OSError):
+                times.append(os.stat(os.path.join(rank_dir, PROGRESS_FILE)).st_mtime)
+        return max(times, default=None)
+
+    def _hung_rank(self, worker_group: WorkerGroup, processes: list[Any]) -> HangReport | None:
+        assert self._hang is not None
+        now = time.time()
+        for local_rank, process in enumerate(processes):
+            if process.exitcode is not None:
+                continue
+            last = self._last_progress(local_rank)  # the start-up allowance holds until the first progress
+            deadline = self._attempt_started + self._hang.startup if last is None else last + self._hang.timeout
+            if now > deadline:
+                idle = now - (last or self._attempt_started)
+                return HangReport(local_rank, worker_group.workers[local_rank].global_rank, idle)
+        return None
+
+    # -- stopping -----------------------------------------------------------
+
+    def _stop_processes(self, processes: list[Any], first_signal: signal.Signals) -> None:
+        """SIGTERM (or the given signal) to every group, the grace period, then SIGKILL to every group."""
+        alive = [p for p in processes if p.exitcode is None]
+        for process in alive:
+            signal_group(process.pid, first_signal)
+        deadline = time.monotonic() + self._grace_period
+        try:
+            while alive and (left := deadline - time.monotonic()) > 0:
+                multiprocessing.connection.wait([p.sentinel for p in alive], timeout=left)
+                alive = [p for p in alive if p.exitcode is None]
+        except SignalException:
+            pass  # asked again (a second Ctrl-C): no more grace
+        self._note_exits(processes)
+        now = time.time()
+        for local_rank, process in enumerate(processes):  # leftovers of each group: DataLoader workers...
+            # Only groups whose leader ended moments ago: pids are reused (pid_max may be 32768), and an
+            # old, empty group's number may by now lead someone else's processes.
+            if now - self.exit_times.get((self.attempt(), local_rank), now) < RECENT_EXIT:
+                signal_group(process.pid, KILL)
+        for process in processes:
+            process.join(timeout=5)
+
+    def _fail_fast(self, worker_group: WorkerGroup, processes: list[Any]) -> RunResult:
+        """One rank failed: stop the others now, and report every rank that did not succeed."""
+        assert self._pcontext is not None
+        still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
+        self._stop_processes(processes, signal.SIGTERM)
+        self._note_exits(processes)
+        self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
+        failures = {
+            worker_group.workers[i].global_rank: process_failure(i, p.pid, p.exitcode, self._pcontext.error_files[i])
+            for i, p in enumerate(processes)
+            if p.exitcode not in (None, 0)
+        }
+        self._last_failures = failures
+        return RunResult(state=WorkerState.FAILED, failures=failures)
+
+    def _stop_hung(self, worker_group: WorkerGroup, processes: list[Any], hung: HangReport) -> RunResult:
+        """Dump every rank's stacks, then stop the job as failed."""
+        usr1 = getattr(signal, "SIGUSR1", None)
+        asked = time.time()
+        alive = [i for i, p in enumerate(processes) if p.exitcode is None]
+        if usr1 is not None:
+            for local_rank in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(processes[local_rank].pid, usr1)
+            if self._router is not None:
+                self._router.settle(alive, since=asked)
+        self.hang_report = hung
+        return self._fail_fast(worker_group, processes)
+
+    def _stop_workers(self, worker_group: WorkerGroup) -> None:
+        if not self._own_monitoring:
+            super()._stop_workers(worker_group)
+            return
+        self._shutdown(signal.SIGTERM)
+
+    def _shutdown(self, death_sig: signal.Signals = signal.SIGTERM, timeout: float | None = None) -> None:
+        if not self._own_monitoring:
+            super()._shutdown(death_sig, self._grace_period)  # type: ignore[arg-type]
+            return
+        if self._pcontext is not None:
+            self._stop_processes(self._processes(), signal.SIGTERM)
+        super()._shutdown(death_sig, 0)  # type: ignore[arg-type]  # nothing is left to wait for
+
+    def _restart_workers(self, worker_group: WorkerGroup) -> None:
+        self._on_restart(self.attempt(), self._last_failures)
+        super()._restart_workers(worker_group)

@@ -1,0 +1,178 @@
+"""The elastic agent in a process forked from the torch-preloaded server, so the launcher never imports torch.
+
+The launcher plans, starts the server and the reaper, then asks the server for
+one more child: this process, which runs elastic's agent (``engine.run_agent``)
+and asks the same server for the workers. Forked from the server, the agent
+shares torch's pages with it and with the workers instead of holding a private
+copy of torch (about 150 MiB), and it starts with a fork instead of an import.
+
+Launcher side: ``run_in_server``. Agent side: ``host_agent``. Messages on
+their pipe, agent to launcher: ``("pids", [pid, ...])`` as workers start (the
+launcher passes them to the reaper), then ``("result", RunResult)``,
+``("error", LauncherError)`` or ``("crash", traceback text)``. The launcher forwards the plan's stop signals to
+the agent, which leads its own process group: a Ctrl-C in the terminal reaches
+the launcher only, and the agent sees each signal once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any
+
+from launcher import trace
+from launcher.compat import mp
+from launcher.errors import LauncherError
+from launcher.plan.model import LaunchPlan
+from launcher.result import RunResult
+from launcher.supervise.reaper import KILL, Reaper, signal_group
+
+AGENT_PROCESS_NAME = "launcher-agent"
+
+
+def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
+    """Run the plan's agent in a child of the running forkserver; its result, or its error raised here."""
+    context = multiprocessing.get_context("forkserver")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=host_agent, args=(theirs, plan, log_dir), name=AGENT_PROCESS_NAME)
+    forwarder = _Forwarder()
+    pids: list[int] = []
+    trace.mark("launcher: agent process start")
+    with forwarder.installed(plan.stop.signals):
+        process.start()
+        theirs.close()
+        assert process.pid is not None  # started
+        pids.append(process.pid)
+        reaper.watch(pids)  # if the launcher dies, the reaper stops the agent with the workers
+        forwarder.forward_to(process.pid)
+        message = _receive(ours, reaper, pids)
+        process.join()
+    ours.close()
+    trace.mark("launcher: agent process end")
+    kind: str
+    value: Any
+    kind, value = message if message is not None else ("died", None)
+    if kind == "result":
+        result: RunResult = value
+        return result
+    if kind == "error":
+        raise value
+    for pid in pids:  # the agent could not stop what it started; these groups were running moments ago
+        signal_group(pid, KILL)
+    if kind == "died" and forwarder.received and process.exitcode == -forwarder.received[-1]:
+        return RunResult(interrupted_by=signal.Signals(forwarder.received[-1]).name)
+    detail = f":\n{value}" if kind == "crash" else f" with exit code {process.exitcode}, before it reported"
+    raise RuntimeError(f"the launcher's agent process failed{detail}")
+
+
+def _receive(channel: Connection, reaper: Reaper, pids: list[int]) -> tuple[str, Any] | None:
+    """Pass worker pids to the reaper until the final message; None if the agent died first."""
+    while True:
+        try:
+            kind, value = channel.recv()
+        except EOFError:
+            return None
+        if kind != "pids":
+            return kind, value
+        pids.extend(value)
+        reaper.watch(value)
+
+
+class _Forwarder:
+    """The launcher's handler for stop signals: pass each on to the agent (once it exists)."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self.received: list[int] = []
+
+    @contextlib.contextmanager
+    def installed(self, names: tuple[str, ...]) -> Iterator[None]:
+        """Handle ``names`` while in the block (signal handlers belong to the main thread: elsewhere, none)."""
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = {number: signal.signal(number, self._handle) for number in _numbers(names) if main_thread}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def forward_to(self, pid: int) -> None:
+        self._pid = pid
+        for number in self.received:  # arrived while the agent was starting
+            self._send(number)
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        self.received.append(number)
+        if self._pid is not None:
+            self._send(number)
+
+    def _send(self, number: int) -> None:
+        assert self._pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, number)
+
+
+def _numbers(names: tuple[str, ...]) -> list[int]:
+    return [int(getattr(signal, name)) for name in names if hasattr(signal, name)]
+
+
+class _ChannelWatcher:
+    """The agent's side of ``WorkerWatcher``: worker pids go to the launcher, which feeds the reaper."""
+
+    def __init__(self, channel: Connection) -> None:
+        self._channel = channel
+
+    def watch(self, pids: list[int]) -> None:
+        self._channel.send(("pids", pids))
+
+
+def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
+    """The agent process's target: run the plan, send the outcome, return."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    from launcher.supervise.engine import run_agent
+
+    trace.mark("agent: host_agent start")
+    mp.use_parent_server()
+    _name_process(AGENT_PROCESS_NAME)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
+    for number in _numbers(plan.stop.signals):  # as elastic's own handler does once the workers start
+        signal.signal(number, _raise_signal_exception)
+    message: tuple[str, Any]
+    try:
+        message = ("result", run_agent(plan, log_dir, _ChannelWatcher(channel)))
+    except SignalException as stop:  # before elastic's handlers were in place
+        message = ("result", RunResult(interrupted_by=signal.Signals(stop.sigval).name))
+    except LauncherError as error:
+        message = ("error", error)
+    except Exception:  # our bug, or the machine's: the launcher shows it and stops the workers
+        message = ("crash", traceback.format_exc())
+    channel.send(message)
+    channel.close()
+    trace.mark("agent: host_agent end")
+
+
+def _raise_signal_exception(number: int, frame: FrameType | None) -> None:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    raise SignalException(f"process {os.getpid()} got signal {number}", sigval=signal.Signals(number))
+
+
+def _name_process(name: str) -> None:
+    """Linux: the name ``ps``, ``top`` and psutil show (up to 15 bytes), instead of ``python``."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_name = 15
+        ctypes.CDLL(None).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)

@@ -1,0 +1,168 @@
+"""Run elastic's agent for a LaunchPlan in this process and return a RunResult.
+
+Elastic does the work (rendezvous, store, worker processes, restarts, error
+files). What is ours: an agent that waits on worker exits instead of sleeping
+between polls and stops workers with the plan's grace period, worker output
+routed through FIFOs, and the translation of elastic's failures into
+``RankFailure``s (``failures.py``). This process is the one that hosts the
+agent: a child of the torch-preloaded server (``agent_process.py``), or the
+launcher itself. Imports torch inside its functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from launcher.plan.model import LaunchPlan
+from launcher.protocol import WorkerPayload
+from launcher.result import Hang, RunResult
+from launcher.supervise.failures import describe_exit, rank_failures
+from launcher.supervise.output import OutputRouter, fifos_supported
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from launcher.supervise.agent import WorkerWatcher
+
+
+def worker_environment(plan: LaunchPlan) -> dict[str, str]:
+    """What every worker gets on top of elastic's rank variables.
+
+    Passed in the payload rather than through this process's environment: a
+    forkserver child inherits the server's environment, fixed when it started.
+    """
+    return {
+        "OMP_NUM_THREADS": plan.omp_num_threads,
+        "TORCHELASTIC_SIGNALS_TO_HANDLE": ",".join(plan.stop.signals),
+        **plan.worker_env,
+    }
+
+
+@contextlib.contextmanager
+def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment holds ``overrides`` in the block, then is as it was.
+
+    Spawned workers start with the agent's environment: a variable read when an
+    interpreter starts (PYTHONHASHSEED, LD_PRELOAD, thread counts) acts only if
+    it is there when a worker is spawned, as torchrun's workers get theirs.
+    Elastic reads TORCHELASTIC_SIGNALS_TO_HANDLE from it too.
+    """
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResult:
+    """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts."""
+    router = OutputRouter(plan.output) if fifos_supported() else None
+    try:
+        return _run_agent(plan, log_dir, router, watcher)
+    finally:
+        if router is not None:
+            router.close()
+
+
+def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher) -> RunResult:
+    from torch.distributed.elastic.agent.server.api import WorkerSpec
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    from launcher.bootstrap import run_worker
+    from launcher.compat import elastic
+    from launcher.supervise.agent import LauncherAgent, RunLogsSpecs
+    from launcher.supervise.rendezvous import handler_for
+
+    quiet_engine_logs(os.environ)
+    world = plan.config.world
+    missing = elastic.probe()
+    if missing:
+        print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic ({', '.join(missing)}): "
+              "elastic's own monitoring is used (failures are seen at the next poll, stopped after elastic's grace "
+              "period; no hang watchdog)", file=sys.stderr, flush=True)
+    handler = handler_for(plan.rendezvous, world.local_addr)
+    payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
+                            start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
+                            env=worker_environment(plan))
+    spec = WorkerSpec(
+        role=world.role,
+        local_world_size=plan.nprocs,
+        entrypoint=run_worker,
+        args=(payload,),
+        rdzv_handler=handler,
+        max_restarts=world.max_restarts,
+        monitor_interval=world.monitor_interval if missing else 1e-6,  # ours waits on exits: see LauncherAgent
+        local_addr=world.local_addr,
+    )
+    agent = LauncherAgent(
+        spec=spec,
+        logs=RunLogsSpecs(log_dir, router),
+        router=router,
+        watcher=watcher,
+        hang=None if missing else plan.hang,
+        own_monitoring=not missing,
+        on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
+        start_method=plan.start.method,
+        grace_period=plan.stop.grace_period,
+        wait_interval=world.monitor_interval,
+    )
+    interrupted = None
+    try:
+        with process_environment(worker_environment(plan)):
+            outcome = agent.run()
+    except SignalException as stop:
+        interrupted, outcome = signal.Signals(stop.sigval).name, None
+    finally:
+        handler.shutdown()
+    restarts = world.max_restarts - agent.remaining_restarts
+    if interrupted is not None:
+        return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir)
+    if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
+        raise RuntimeError("elastic's agent returned no outcome")
+    if not outcome.is_failed():
+        return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir)
+
+    def lines(local_rank: int) -> tuple[str, ...]:
+        return router.last_lines(local_rank) if router is not None else ()
+
+    failed = outcome.failures
+    failures = rank_failures(
+        failed,
+        stopped={rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in failed.items()},
+        exit_times={rank: t for rank, f in failed.items() if (t := agent.exit_times.get((restarts, f.local_rank)))},
+        last_lines={rank: lines(f.local_rank) for rank, f in failed.items()},
+    )
+    hang = None
+    if agent.hang_report is not None and plan.hang is not None:
+        report = agent.hang_report
+        hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank))
+    return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir)
+
+
+def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
+    causes = ", ".join(f"rank {rank} ({describe_exit(f)})" for rank, f in sorted(failures.items())) or "a failure"
+    print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
+          f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
+
+
+def quiet_engine_logs(environ: Mapping[str, str]) -> None:
+    """Elastic logs every failure with its own traceback; the launcher's summary replaces that.
+
+    ``LOGLEVEL`` (torchrun's variable) keeps elastic's logs as they are.
+    """
+    if "LOGLEVEL" in environ:
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("torch.distributed.elastic", "torch.multiprocessing")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -1,0 +1,87 @@
+"""How each rank ended, in the launcher's terms: elastic's ``ProcessFailure``s → ``RankFailure``s.
+
+The root cause is the first failure in time among the ranks that were not
+stopped by the launcher; a rank's time is when it raised (its error file, see
+``launcher.protocol``), else when its exit was seen. Imports torch only for types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from launcher.hostinfo import hostname
+from launcher.protocol import RaisedError, read_error_file
+from launcher.result import RankFailure
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+
+def rank_failures(
+    failures: Mapping[int, ProcessFailure],
+    stopped: Mapping[int, bool],
+    exit_times: Mapping[int, float],
+    last_lines: Mapping[int, tuple[str, ...]],
+) -> tuple[RankFailure, ...]:
+    """Every failed rank, earliest first. ``stopped``, ``exit_times`` and ``last_lines`` are by global rank.
+
+    A rank the launcher stopped that had raised before the first rank that made
+    the launcher stop the job was failing on its own (the bootstrap exits 1
+    after writing its error file, and the stop caught it on its way out): it
+    counts as a failure of its own, not as a consequence.
+    """
+    raised = {rank: read_error_file(f.error_file_data) for rank, f in failures.items()}
+    first_raise = min((error.time for rank, error in raised.items() if not stopped[rank] and error.time is not None),
+                      default=None)
+    found = (_to_rank_failure(rank, failure, raised[rank], exit_times.get(rank), stopped[rank],
+                              last_lines.get(rank, ()), first_raise)
+             for rank, failure in failures.items())
+    return tuple(sorted(found, key=lambda f: f.timestamp))
+
+
+def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, seen_at: float | None, stopped: bool,
+                     last_lines: tuple[str, ...], first_raise: float | None) -> RankFailure:
+    exitcode: int | None = failure.exitcode
+    signal_name = None
+    if exitcode is not None and exitcode < 0:
+        try:
+            signal_name = signal.Signals(-exitcode).name
+        except ValueError:
+            signal_name = f"signal {-exitcode}"
+        exitcode = None
+    if stopped and raised.time is not None and first_raise is not None and raised.time < first_raise:
+        exitcode, signal_name, stopped = 1, None, False
+    return RankFailure(
+        rank=rank,
+        local_rank=failure.local_rank,
+        host=hostname(),
+        pid=failure.pid,
+        exitcode=exitcode,
+        signal=signal_name,
+        timestamp=raised.time or seen_at or float(failure.timestamp),
+        stopped_by_launcher=stopped,
+        message=raised.message,
+        traceback=raised.traceback,
+        last_lines=last_lines,
+    )
+
+
+def process_failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:
+    """Elastic's record of a failed worker; an unreadable error file (a user's own, a torn one) is ignored."""
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    try:
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file=error_file)
+    except (ValueError, OSError):
+        return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file="")
+
+
+def describe_exit(failure: ProcessFailure) -> str:
+    """``exit code 3`` or ``killed by SIGKILL``: how a worker ended, for the restart line."""
+    if failure.exitcode is not None and failure.exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-failure.exitcode).name}"
+    return f"exit code {failure.exitcode}"

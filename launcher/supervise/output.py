@@ -1,0 +1,195 @@
+"""Worker output, routed through the launcher: one prefix per line, never interleaved mid-line.
+
+Each rank writes its stdout and stderr (file descriptors 1 and 2, so C
+libraries and DataLoader workers too) into two FIFOs next to its error file;
+the bootstrap connects them. One background loop reads every FIFO and, per
+rank and stream: writes whole lines to the console with a ``[rankN]:`` prefix
+(unless the line already has it, as torch's own excepthook does), appends the
+raw bytes to ``stdout.log``/``stderr.log`` when a log dir was asked for,
+remembers the last lines for the failure summary, and when the rank last
+wrote (a progress source of the hang watchdog). With a single rank on the
+console, bytes pass through as they come, so carriage-return progress bars
+(tqdm) work; with several, a carriage-return line keeps its final state.
+FIFOs do not exist on Windows: there the workers write to the console directly.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import contextlib
+import errno
+import os
+import selectors
+import sys
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
+
+from launcher.plan.model import OutputPlan
+from launcher.protocol import PIPE_NAMES
+from launcher.runtime.threads import BackgroundLoop
+
+LAST_LINES = 40
+_READ_SIZE = 65536
+
+
+@dataclass
+class _Stream:
+    local_rank: int
+    rank: int
+    name: str
+    read_fd: int
+    keep_fd: int  # our own write end: the FIFO never reports EOF between writers
+    console: TextIO | None
+    log: BinaryIO | None
+    pending: bytes = b""
+    decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
+
+
+def fifos_supported() -> bool:
+    return hasattr(os, "mkfifo")
+
+
+class OutputRouter:
+    """Owns the read ends of every rank's FIFOs and one loop that drains them."""
+
+    def __init__(self, policy: OutputPlan) -> None:
+        self._policy = policy
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._streams: dict[tuple[int, str], _Stream] = {}
+        self._last_output: dict[int, float] = {}
+        self._last_lines: dict[int, collections.deque[str]] = {}
+        self._loop = BackgroundLoop("launcher-output", self._pump, interval=0)
+        self._started = False
+        self._wake_read, self._wake_write = os.pipe()  # close() wakes the loop out of its select
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+
+    # -- attempts ------------------------------------------------------------
+
+    def attach(self, local_rank: int, rank: int, rank_dir: str) -> None:
+        """Create the FIFOs of one rank for a new attempt (replacing the previous attempt's)."""
+        with self._lock:
+            for name, filename in PIPE_NAMES.items():
+                self._close_stream((local_rank, name))
+                path = os.path.join(rank_dir, filename)
+                os.mkfifo(path, 0o600)
+                read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                keep_fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                shown = (self._policy.console_ranks is None or local_rank in self._policy.console_ranks) and (
+                    (local_rank, name) not in self._policy.hidden
+                )
+                console = (sys.stdout if name == "stdout" else sys.stderr) if shown else None
+                log = open(os.path.join(rank_dir, f"{name}.log"), "ab") if self._policy.write_files else None  # noqa: SIM115
+                stream = _Stream(local_rank, rank, name, read_fd, keep_fd, console, log,
+                                 lines=self._last_lines.setdefault(local_rank, collections.deque(maxlen=LAST_LINES)))
+                self._streams[(local_rank, name)] = stream
+                self._selector.register(read_fd, selectors.EVENT_READ, stream)
+        if not self._started:
+            self._started = True
+            self._loop.start()
+
+    # -- what the supervisor asks ------------------------------------------
+
+    def last_lines(self, local_rank: int) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._last_lines.get(local_rank, ()))
+
+    def last_output(self, local_rank: int) -> float | None:
+        """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
+        return self._last_output.get(local_rank)
+
+    def settle(self, ranks: Collection[int], since: float, quiet: float = 0.3, limit: float = 3.0) -> None:
+        """Wait until each of ``ranks`` wrote something after ``since`` and then went quiet for ``quiet`` s.
+
+        Used after asking every rank for its stacks; ``limit`` bounds the wait.
+        """
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            times = [self._last_output.get(rank, 0.0) for rank in ranks]
+            if all(t > since for t in times) and time.time() - max(times, default=0.0) >= quiet:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Drain what is left, close every FIFO and file, stop the loop."""
+        self._loop.request_stop()
+        os.write(self._wake_write, b"x")
+        self._loop.stop()
+        with self._lock:
+            for key in list(self._streams):
+                self._close_stream(key)
+        self._selector.close()
+        for fd in (self._wake_read, self._wake_write):
+            os.close(fd)
+
+    # -- the loop ------------------------------------------------------------
+
+    def _pump(self) -> None:
+        ready = self._selector.select(timeout=1.0)
+        with self._lock:  # attach() may have replaced a stream meanwhile
+            for key, _ in ready:
+                stream: _Stream | None = key.data
+                if stream is not None and self._streams.get((stream.local_rank, stream.name)) is stream:
+                    self._read(stream)
+
+    def _read(self, stream: _Stream) -> None:
+        while True:
+            try:
+                data = os.read(stream.read_fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    return
+                raise
+            if not data:
+                return
+            self._last_output[stream.local_rank] = time.time()
+            if stream.log is not None:
+                stream.log.write(data)
+                stream.log.flush()
+            self._emit(stream, data)
+
+    def _emit(self, stream: _Stream, data: bytes) -> None:
+        raw_console = stream.console is not None and not self._policy.prefixed
+        if raw_console:
+            self._write(stream, stream.decoder.decode(data))
+        buffered = stream.pending + data
+        *complete, stream.pending = buffered.split(b"\n")
+        texts = [raw.decode("utf-8", "replace").rsplit("\r", 1)[-1] for raw in complete]
+        stream.lines.extend(texts)
+        if texts and not raw_console:
+            self._write(stream, "".join(self._prefix(stream, text) + "\n" for text in texts))
+
+    def _write(self, stream: _Stream, text: str) -> None:
+        if stream.console is None:
+            return
+        try:
+            stream.console.write(text)
+            stream.console.flush()
+        except (OSError, ValueError):  # the console went away (a closed pipe): keep files and last lines
+            stream.console = None
+
+    def _prefix(self, stream: _Stream, text: str) -> str:
+        tag = f"[rank{stream.rank}]:"
+        return text if text.startswith(tag) else f"{tag} {text}" if text else tag
+
+    def _close_stream(self, key: tuple[int, str]) -> None:
+        stream = self._streams.pop(key, None)
+        if stream is None:
+            return
+        self._read(stream)
+        if stream.pending:
+            self._emit(stream, b"\n")
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(stream.read_fd)
+        for fd in (stream.read_fd, stream.keep_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if stream.log is not None:
+            stream.log.close()

@@ -1,0 +1,35 @@
+"""What the torch-preloaded server imports before it forks the agent and the workers, who all share it.
+
+Imported by the server only (``launcher.supervise.server.PRELOAD``). The garbage collector is
+off during the imports: torch creates a few hundred thousand objects, and the
+full collections it would trigger over them cost the server's start tens of
+milliseconds. Then ``gc.freeze()`` moves every object to the permanent
+generation, as the ``gc`` documentation advises before forking: the agent and
+the workers never walk them in a collection (a full one takes about 100 ms
+here) nor write to their pages, which stay shared.
+"""
+
+# ruff: noqa: F401  (imported to be loaded once, in the server, and shared by every fork)
+
+import gc
+
+from launcher import trace
+
+trace.mark("server: preload starts")
+gc.disable()
+try:
+    import torch
+    import torch.distributed
+    import torch.distributed.elastic.agent.server.local_elastic_agent
+    import torch.distributed.elastic.multiprocessing.api
+
+    import launcher.bootstrap
+    import launcher.compat.elastic
+    import launcher.runtime.context
+    import launcher.supervise.agent
+    import launcher.supervise.agent_process
+    import launcher.supervise.engine
+finally:
+    gc.freeze()
+    gc.enable()
+trace.mark("server: preload done")

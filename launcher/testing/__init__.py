@@ -1,0 +1,6 @@
+"""Helpers for testing and benchmarking launched jobs, used by the project's tests and benchmarks alike.
+
+``processes``: tag every process a run starts, find those still alive, wait
+for them or kill them. ``cli``: run ``python -m launcher`` as a user would.
+Never imports torch.
+"""
