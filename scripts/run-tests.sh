@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Set up, then run the linters and the whole test suite (what CI runs).
+# Set up, then run the linters, the import contracts, the unused-code check and the whole test suite (what CI runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/python -m mypy
+.venv/bin/lint-imports                                                    # the flow's import contracts (setup.cfg)
+.venv/bin/vulture launcher vulture_whitelist.py --min-confidence 60       # no unused code
 .venv/bin/python -m pytest -q -n 2 "$@"
 # The multi-process tests again with workers spawned, as on macOS and Windows (the fault matrix
 # already runs under both start methods; bad input starts nothing).

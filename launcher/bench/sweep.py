@@ -77,7 +77,6 @@ class SettingResult:
     setting: LoaderSetting
     batches_per_second: float  # median over the kept runs
     latency_ms: float  # median time to the next batch, over all batches of the kept runs
-    runs: int
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,6 @@ def measure(
                 latency_ms=statistics.median(latencies[setting]) * 1e3
                 if latencies[setting]
                 else float("nan"),
-                runs=len(merged.times),
             )
         )
     return tuple(sorted(results, key=lambda r: -r.batches_per_second))

@@ -308,7 +308,6 @@ def build_plan(
         agent=start.agent,
         rendezvous=rendezvous,
         omp_num_threads=threads,
-        omp_reason=threads_reason,
         log_dir=log_dir,
         worker_env=worker_env,
         ranks=tuple(ranks),

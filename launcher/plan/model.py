@@ -99,7 +99,6 @@ class LaunchPlan:
     agent: AgentPlacement
     rendezvous: RendezvousPlan
     omp_num_threads: str
-    omp_reason: str
     log_dir: str | None  # None: a private temp dir, removed at exit
     worker_env: Mapping[str, str]  # the job's extra environment, same on every rank
     ranks: tuple[RankPlan, ...]

@@ -19,12 +19,10 @@ class BackgroundLoop:
     with a timeout), so that the loop does not spin.
     """
 
-    def __init__(self, name: str, step: Callable[[], None], interval: float,
-                 on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(self, name: str, step: Callable[[], None], interval: float) -> None:
         self._name = name
         self._step = step
         self._interval = interval
-        self._on_stop = on_stop
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -40,14 +38,8 @@ class BackgroundLoop:
                 self._step()
                 if self._interval and self._stopping.wait(self._interval):
                     break
-            if self._on_stop is not None:
-                self._on_stop()
         except BaseException as error:  # surfaced in the owner by check() or stop()
             self._error = error
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def check(self) -> None:
         """Re-raise, in the caller's thread, an error the loop died of."""

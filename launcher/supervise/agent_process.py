@@ -109,7 +109,7 @@ class _Forwarder:
         for number in self.received:  # arrived while the agent was starting
             self._send(number)
 
-    def _handle(self, number: int, frame: FrameType | None) -> None:
+    def _handle(self, number: int, _frame: FrameType | None) -> None:
         self.received.append(number)
         if self._pid is not None:
             self._send(number)
@@ -161,7 +161,7 @@ def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
     trace.mark("agent: host_agent end")
 
 
-def _raise_signal_exception(number: int, frame: FrameType | None) -> None:
+def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
     raise SignalException(f"process {os.getpid()} got signal {number}", sigval=signal.Signals(number))

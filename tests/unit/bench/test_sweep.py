@@ -40,7 +40,6 @@ def test_a_tiny_sweep_reports_every_setting_and_the_fastest_as_best() -> None:
     assert {r.setting.num_workers for r in result.results} == {0, 1}
     assert result.best == max(result.results, key=lambda r: r.batches_per_second)
     assert result.baseline is not None and result.baseline.setting.num_workers == 0
-    assert all(r.runs == 2 for r in result.results)
     assert seen == list(range(1, 7))  # (2 kept + 1 warm-up round) x 2 settings
     table = render_table(result)
     assert table.count("\n") == 3 and "(best)" in table
