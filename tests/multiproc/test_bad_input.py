@@ -27,19 +27,35 @@ CASES = {
     "bad override": (None, None, ["--set", "world.nprocs=four", "t.py"], "--set world.nprocs=four"),
     "log dir in a file": ("afile", "not a folder\n", ["--log-dir", "afile/logs", "t.py"],
                           "afile is a file, not a folder"),
+    "local ranks filter word": (None, None, ["--local-ranks-filter", "a", "t.py"],
+                                "logs.local_ranks_filter: expected local ranks such as 0 or 0,2, got 'a'"),
+    "local rank that does not exist": (None, None, ["--nprocs", "2", "--local-ranks-filter", "0,5", "t.py"],
+                                       "local rank 5 does not exist"),
+    "unknown stop signal": (None, None, ["--signals-to-handle", "SIGTERM,SIGFOO", "t.py"], "unknown signal 'SIGFOO'"),
+    "redirect out of range": (None, None, ["--redirects", "7", "t.py"], "logs.redirects: expected 0-3"),
+    "rendezvous option not a number": (None, None, ["--rdzv-conf", "timeout=soon", "t.py"],
+                                       "world.rdzv_conf: timeout=soon: expected a whole number"),
+    "rendezvous endpoint without a port number": (
+        None, None, ["--nnodes", "1:2", "--rdzv-backend", "c10d", "--rdzv-endpoint", "node0:http", "t.py"],
+        "'http' is not a TCP port"),
+    "grace period below zero": (None, None, ["--shutdown-timeout", "-1", "t.py"],
+                                "world.shutdown_timeout: must be >= 0"),
     "unguarded spawn": ("unguarded.py",
                         "import torch.multiprocessing as mp\n\ndef f(i):\n    pass\n\nmp.spawn(f, nprocs=2)\n",
                         ["unguarded.py"], "unguarded.py:6"),
 }
 
 
+@pytest.mark.parametrize("mode", ["launch", "dry-run"])  # the plan rejects the same things in both
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input(case, tmp_path, launcher):
+def test_bad_input(case, mode, tmp_path, launcher):
     name, content, args, fragment = CASES[case]
     (tmp_path / "t.py").write_text("print('should never run')\n")
     if name:
         (tmp_path / name).write_text(content)
     argv = args if args else [name]
+    if mode == "dry-run":
+        argv = ["--dry-run", *argv]
     ran = launcher(argv, cwd=tmp_path, timeout=30)
     assert ran.returncode == 2, ran.stderr
     lines = [line for line in ran.stderr.splitlines() if line.strip()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ from launcher.clusters import detect
 from launcher.errors import ConfigError, PlatformError, UsageError
 from launcher.hostinfo import HostFacts
 from launcher.plan.build import build_plan
-from launcher.plan.model import CHOSEN_AT_LAUNCH
+from launcher.plan.model import CHOSEN_AT_LAUNCH, HangPlan, StopPlan
 from launcher.plan.render import render_plan
-from launcher.schema import JobConfig, LogSettings, WorldSettings
+from launcher.preflight.checks import run_static_checks, static_inputs
+from launcher.schema import JobConfig, LogSettings, MonitorSettings, WorldSettings
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, parse_target
 
 pytestmark = pytest.mark.timeout(30)
@@ -148,3 +150,50 @@ def test_dry_run_text_matches_golden():
 def test_target_forms(text, expected):
     assert parse_target(text, base=Path("/work")) == expected
 
+
+
+@pytest.mark.parametrize(("world", "logs", "error", "fragment"), [
+    (WorldSettings(), LogSettings(local_ranks_filter="a"), ConfigError, "local_ranks_filter: expected local ranks"),
+    (WorldSettings(nprocs=2), LogSettings(local_ranks_filter="0,2"), ConfigError, "local rank 2 does not exist"),
+    (WorldSettings(), LogSettings(redirects="7"), ConfigError, "logs.redirects: expected 0-3"),
+    (WorldSettings(), LogSettings(tee="0:3,1:9"), ConfigError, "logs.tee: expected 0-3"),
+    (WorldSettings(signals_to_handle="SIGTERM,SIGFOO"), LogSettings(), PlatformError, "unknown signal 'SIGFOO'"),
+    (WorldSettings(rdzv_conf={"timeout": "soon"}), LogSettings(), ConfigError, "timeout=soon: expected a whole"),
+    (WorldSettings(nnodes="1:2", rdzv_backend="c10d", rdzv_endpoint="h:x"), LogSettings(), ConfigError,
+     "'x' is not a TCP port"),
+    (WorldSettings(nnodes="1:2", rdzv_backend="c10d", rdzv_endpoint="h:0", rdzv_conf={"is_host": "maybe"}),
+     LogSettings(), ConfigError, "is_host=maybe: expected true or false"),
+])
+def test_what_the_supervisor_uses_is_parsed_by_the_plan(world, logs, error, fragment):
+    """A value the supervisor cannot use is rejected when the plan is built: --dry-run rejects it too."""
+    with pytest.raises(error, match=re.escape(fragment)):
+        _plan(world, logs=logs)
+
+
+def test_the_plan_holds_parsed_output_stop_and_hang_policies():
+    plan = _plan(WorldSettings(nprocs=3, signals_to_handle="term,SIGHUP", shutdown_timeout=1.5),
+                 logs=LogSettings(local_ranks_filter="0,2"), monitor=MonitorSettings(hang_timeout=4))
+    assert plan.output.console_ranks == {0, 2} and plan.output.prefixed
+    assert plan.stop == StopPlan(("SIGTERM", "SIGHUP"), 1.5)
+    assert plan.ranks[0].env["TORCHELASTIC_SIGNALS_TO_HANDLE"] == "SIGTERM,SIGHUP"
+    assert plan.hang == HangPlan(4.0, 20.0)  # start-up: 5 x the timeout unless set
+    win32 = dataclasses.replace(FACTS, platform="win32")
+    windows = _plan(WorldSettings(signals_to_handle="SIGTERM,SIGHUP"), facts=win32)
+    assert windows.stop.signals == ("SIGTERM",)  # no SIGHUP on Windows: dropped, as elastic does
+
+
+@pytest.mark.parametrize(("nprocs", "backend", "gpus_status"), [(2, "gloo", "warn"), (1, "nccl", "warn")])
+def test_plan_and_preflight_read_cuda_visible_devices_alike(nprocs, backend, gpus_status):
+    """CUDA_VISIBLE_DEVICES=0,5 on a 2-GPU host: CUDA stops at 5, so one GPU, for the plan and the preflight."""
+    facts = dataclasses.replace(FACTS, installed_gpus=2, environ={"CUDA_VISIBLE_DEVICES": "0,5"})
+    plan = _plan(WorldSettings(nprocs=nprocs), facts=facts)
+    assert plan.gpus.devices == ("0",) and plan.backend == backend
+    (gpus,) = [f for f in run_static_checks(static_inputs(plan, facts)) if f.check == "gpus"]
+    assert gpus.status == gpus_status and "GPU 5 does not exist here" in gpus.message
+    assert _plan(WorldSettings(nprocs="gpu"), facts=facts).nprocs == 1
+
+
+def test_the_jobs_cuda_visible_devices_wins_over_the_launchers():
+    facts = dataclasses.replace(FACTS, installed_gpus=4, environ={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    plan = _plan(WorldSettings(nprocs="gpu"), facts=facts, env={"CUDA_VISIBLE_DEVICES": "2,3"})
+    assert plan.gpus.devices == ("2", "3") and plan.nprocs == 2 and plan.backend == "nccl"
