@@ -114,12 +114,16 @@ def check_setting(section: type, name: str, value: Any, where: str) -> Any:
     ``where`` starts the message (``"dataloader(): data"``: the caller and the section's key).
     """
     field = next(f for f in dataclasses.fields(section) if f.name == name)
-    hint = typing.get_type_hints(section)[name]
+    return checked(value, typing.get_type_hints(section)[name], field, f"{where}.{name}", "pass")
+
+
+def checked(value: Any, hint: Any, field: dataclasses.Field[Any], label: str, advice: str) -> Any:
+    """``value`` as the field holds it, or a ``ConfigError`` that starts with ``label`` (the place and key)
+    and whose hint starts with ``advice`` (``"set world.nprocs to"``, ``"pass"``)."""
     ok, result = coerce(value, hint)
     if not ok:
-        raise ConfigError(f"{where}.{name}: expected {expected(hint)}, got {show(value)}",
-                          f"pass {expected(hint)}")
+        raise ConfigError(f"{label}: expected {expected(hint)}, got {show(value)}", f"{advice} {expected(hint)}")
     problem = range_problem(field, result)
     if problem is not None:
-        raise ConfigError(f"{where}.{name}: {problem}", f"pass {limits_text(field)}")
+        raise ConfigError(f"{label}: {problem}", f"{advice} {limits_text(field)}")
     return result

@@ -17,7 +17,7 @@ from typing import Any
 from launcher.config.layers import Bases, Layer, Origins, merge_layers, where
 from launcher.errors import ConfigError
 from launcher.schema import JobConfig
-from launcher.validation import coerce, expected, limits_text, range_problem, show
+from launcher.validation import checked, show
 
 
 def build_config(layers: list[Layer]) -> JobConfig:
@@ -60,13 +60,7 @@ def _build(cls: type, data: Any, prefix: tuple[str, ...], origins: Origins, base
 def _checked(value: Any, hint: Any, field: dataclasses.Field[Any], dotted: tuple[str, ...], origins: Origins,
              bases: Bases) -> Any:
     key = ".".join(dotted)
-    ok, result = coerce(value, hint)
-    if not ok:
-        raise ConfigError(f"{where(dotted, origins)}: {key}: expected {expected(hint)}, got {show(value)}",
-                          f"set {key} to {expected(hint)}")
-    problem = range_problem(field, result)
-    if problem is not None:
-        raise ConfigError(f"{where(dotted, origins)}: {key}: {problem}", f"set {key} to {limits_text(field)}")
+    result = checked(value, hint, field, f"{where(dotted, origins)}: {key}", f"set {key} to")
     if field.metadata.get("path") and isinstance(result, str):
         result = _resolve_path(field.name, result, bases.get(dotted))
     return result
