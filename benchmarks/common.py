@@ -1,14 +1,14 @@
 """Shared benchmark machinery: timed jobs, interleaved runs, medians, tables and JSON.
 
-Every job is started with a unique value in ``LAUNCHER_BENCH_TAG``; every
-process it starts inherits it (even those re-parented to init), so "the job is
-gone" means no live process carries the tag. Nothing here imports torch.
+Every job is started with a unique tag in its environment (``launcher.testing.processes``,
+as the tests do); every process it starts inherits it (even those re-parented to
+init), so "the job is gone" means no live process carries the tag. Nothing here
+imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import psutil
 
-TAG_VAR = "LAUNCHER_BENCH_TAG"
+from launcher.testing import processes
+
 BENCH_DIR = Path(__file__).resolve().parent
 JOBS_DIR = BENCH_DIR / "jobs"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -47,57 +47,16 @@ class JobError(RuntimeError):
 # ---------------------------------------------------------------- process tree
 
 
-def tagged_processes(tag: str) -> list[psutil.Process]:
-    """Live (non-zombie) processes of this user whose environment carries ``tag``."""
-    uid = os.getuid()
-    found = []
-    for proc in psutil.process_iter(["uids", "status"]):
-        try:
-            if proc.info["uids"].real != uid or proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if proc.environ().get(TAG_VAR) == tag:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def wait_until_gone(tag: str, timeout: float, poll: float = 0.002) -> float:
-    """Wait until no live process carries ``tag``; returns ``time.time()`` when the last was seen gone.
+    """``time.time()`` when the last process carrying ``tag`` was seen gone; JobError after ``timeout`` s.
 
-    Known processes are polled cheaply; a full scan then confirms nothing else
-    carries the tag (a process may have started another meanwhile).
+    A benchmark figure is only valid once the whole job is gone: a leftover is an error here, not a
+    finding (``launcher.testing.processes.wait_until_gone`` returns the leftovers instead).
     """
-    deadline = time.monotonic() + timeout
-    gone_at = time.time()
-    while True:
-        left = tagged_processes(tag)
-        if not left:
-            return gone_at
-        while left:
-            if time.monotonic() > deadline:
-                raise JobError(f"{len(left)} job process(es) still alive after {timeout:.0f} s: "
-                               f"{[p.pid for p in left]}")
-            time.sleep(poll)
-            left = [p for p in left if _alive(p)]
-        gone_at = time.time()
-
-
-def kill_tagged(tag: str) -> int:
-    """SIGKILL every live process carrying ``tag``; returns how many there were."""
-    procs = tagged_processes(tag)
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(procs, timeout=5)
-    return len(procs)
+    gone_at, left = processes.wait_until_gone(tag, timeout, poll)
+    if left:
+        raise JobError(f"{len(left)} job process(es) still alive after {timeout:.0f} s: {[p.pid for p in left]}")
+    return gone_at
 
 
 class ProcMemory(NamedTuple):
@@ -165,12 +124,12 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
     Runs in a fresh directory that is also its TMPDIR's parent; both are removed
     afterwards, and whatever process is left is killed, on success and on error alike.
     """
-    tag = uuid.uuid4().hex
+    tag = processes.new_tag()
     peak: list[ProcMemory] = []
     with tempfile.TemporaryDirectory(prefix="launcher-bench-") as scratch, tempfile.TemporaryFile() as out:
         tmp = os.path.join(scratch, "tmp")  # the job's TMPDIR: what it leaves there is reported, then removed
         os.mkdir(tmp)
-        full_env = {**os.environ, **(env or {}), "TMPDIR": tmp, TAG_VAR: tag}
+        full_env = {**os.environ, **(env or {}), "TMPDIR": tmp, processes.TAG_VARIABLE: tag}
         start = time.perf_counter()
         start_wall = time.time()
         proc = subprocess.Popen(list(cmd), cwd=cwd or scratch, env=full_env, stdin=subprocess.DEVNULL,
@@ -189,7 +148,7 @@ def run_job(cmd: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            kill_tagged(tag)
+            processes.kill_tagged(tag)
         out.seek(0)
         output = out.read().decode(errors="replace")
         tmp_left = tuple(sorted(os.listdir(tmp)))

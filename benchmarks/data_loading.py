@@ -34,10 +34,9 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from launcher.bench.data_sweep import LoaderSetting, default_workers, measure, run_sweep
-from launcher.runtime.workers import auto_num_workers
-
+from launcher.bench.sweep import LoaderSetting, default_workers, measure, run_sweep
 from launcher.hostinfo import usable_cpus
+from launcher.runtime.data.num_workers import auto_num_workers
 
 BATCH = 32
 

@@ -31,16 +31,15 @@ from benchmarks.common import (
     finish,
     interleave,
     job,
-    kill_tagged,
     markdown_table,
     parser,
     prepare,
     ratio,
     run_job,
     summary,
-    tagged_processes,
     verdict,
 )
+from launcher.testing.processes import kill_tagged, tagged_processes
 
 NAME = "failure_latency"
 GRACE_S = 3.0  # the launcher's default --shutdown-timeout
@@ -151,7 +150,7 @@ def leftover_run(side: str) -> dict[str, Any]:
             result["gone_after"] = time.monotonic() - killed if not alive else None
             result["alive_after_10s"] = len(alive)
             result["workers_alive_after_10s"] = sum(p.pid in workers for p in alive)
-            result["killed_afterwards"] = kill_tagged(tag)
+            result["killed_afterwards"] = len(kill_tagged(tag))
 
         cmd = [*SIDES[side], job("failing.py"), "hold", where]
         run = run_job(cmd, timeout=120, while_running=kill_launcher)

@@ -1,15 +1,26 @@
 """Where the launch time goes: a timeline of the trivial job under our launcher, torchrun's beside it.
 
-Ours runs in-process through ``launch_marks/launcher_main.py`` (``python -m
-launcher`` with timestamps around its steps; the forkserver and the workers
-mark theirs through two modules added to its preload). torchrun runs as
-usual; only the job script marks its steps. Offsets are ms since the command
-was started; medians over the measured runs (first dropped, interleaved).
+Both sides run as users run them (``python -m launcher --nprocs N trivial.py``,
+torchrun ``--standalone``) with ``LAUNCHER_TRACE_DIR`` set: the launcher, its
+forkserver, the agent and the workers write the marks placed in the product
+(``launcher/trace.py``, ``trace.mark`` under ``launcher/``), and the job script
+marks its own steps in the same format (``jobs/trivial.py``). torchrun's side has
+only the job's marks. Offsets are ms since the command was started; medians over
+the measured runs (first dropped, interleaved).
+
+No longer measured, as the product has no mark to bound them: starting the
+forkserver and its resource tracker as a phase of its own (one mark, at the
+request: its few ms now fall in "config, plan, preflight" and in the server's
+interpreter start); the agent's last ``_monitor_workers`` call (its phases now
+end when every return value is in, and elastic's collecting them counts with
+the exit barrier); and the old timeline's extra events (the profiled script's
+first line, elastic's ``start_processes``, each ``Process.start``, the agent's
+log setup, the server's stop and multiprocessing's exit function timed on their
+own).
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -20,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    BENCH_DIR,
-    PYTHON,
+    LAUNCHER,
     TORCHRUN,
     expect_success,
     finish,
@@ -32,24 +42,28 @@ from benchmarks.common import (
     prepare,
     run_job,
 )
+from launcher.trace import TRACE_DIR_VARIABLE
 
 NAME = "launch_profile"
 NPROCS = (2, 4)
-MARKS_VAR = "LAUNCHER_BENCH_MARKS"
 START, EXITED, GONE = "harness: command started", "harness: launcher exited", "harness: all processes gone"
 F, L = "first", "last"
 # (phase, (from event, first/last), (to event, first/last)); per-rank events have a first and a last rank.
+# The launcher's chain runs down the table; the server's start and preload run beside it until the agent.
 PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
     ("python start, import launcher.cli", (START, F), ("launcher: launcher.cli imported", F)),
-    ("flags, config, plan, preflight", ("launcher: flags, config, plan, preflight start", F),
-     ("launcher: flags, config, plan, preflight end", F)),
-    ("start forkserver + resource tracker (right after the flags; returns at once)",
-     ("launcher: start forkserver start", F),
-     ("launcher: start forkserver end", F)),
-    ("server: interpreter start", ("launcher: start forkserver end", F), ("server: preload starts", F)),
+    ("import the flag parser", ("launcher: launcher.cli imported", F), ("launcher: prepare start", F)),
+    ("flags", ("launcher: prepare start", F), ("launcher: start forkserver", F)),
+    ("start forkserver (returns at once), config, plan, preflight", ("launcher: start forkserver", F),
+     ("launcher: prepare end", F)),
+    ("server: interpreter start", ("launcher: start forkserver", F), ("server: preload starts", F)),
     ("server: preload torch, elastic, launcher", ("server: preload starts", F), ("server: preload done", F)),
+    ("preflight verdict → run_plan", ("launcher: prepare end", F), ("launcher: run_plan start", F)),
+    ("run_plan: reaper, temp dir → agent asked for", ("launcher: run_plan start", F),
+     ("launcher: agent process start", F)),
     ("agent: asked for (waits for the preload) → host_agent entered", ("launcher: agent process start", F),
      ("agent: host_agent start", F)),
+    ("agent: output router, spec, agent", ("agent: host_agent start", F), ("agent: rendezvous start", F)),
     ("agent: rendezvous", ("agent: rendezvous start", F), ("agent: rendezvous end", F)),
     ("agent: start workers (request → all started)", ("agent: start workers start", F),
      ("agent: start workers end", F)),
@@ -60,11 +74,16 @@ PHASES: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
     ("job: init_process_group (last rank)", ("job: script start", L), ("job: init_process_group done", L)),
     ("job: all_reduce + destroy (last rank)", ("job: init_process_group done", L), ("job: destroy done", L)),
     ("worker: job done → run_worker returns", ("job: destroy done", L), ("worker: run_worker end", L)),
-    ("agent: sees every exit", ("worker: run_worker end", L), ("agent: monitor end", L)),
-    ("agent: exit barrier, run returns", ("agent: monitor end", L), ("agent: run end", F)),
-    ("agent: result reaches the launcher", ("agent: run end", F), ("launcher: agent process end", F)),
-    ("stop forkserver, remove temp dir", ("launcher: agent process end", F), ("launcher: run_plan end", F)),
-    ("summary, exit function, os._exit", ("launcher: run_plan end", F), (EXITED, F)),
+    ("agent: has every return value", ("worker: run_worker end", L), ("agent: every worker returned", F)),
+    ("agent: results collected, exit barrier, run returns", ("agent: every worker returned", F),
+     ("agent: run end", F)),
+    ("agent: result built and sent", ("agent: run end", F), ("agent: host_agent end", F)),
+    ("agent process exits, launcher has its result", ("agent: host_agent end", F),
+     ("launcher: agent process end", F)),
+    ("stop reaper and forkserver, remove temp dir", ("launcher: agent process end", F),
+     ("launcher: run_plan end", F)),
+    ("summary", ("launcher: run_plan end", F), ("launcher: main returned", F)),
+    ("exit function, os._exit", ("launcher: main returned", F), (EXITED, F)),
     ("launcher exited → all processes gone", (EXITED, F), (GONE, F)),
     ("total", (START, F), (GONE, F)),
 )
@@ -73,10 +92,9 @@ COMPARED = (("job: script start", F), ("job: script start", L), ("job: init_proc
 
 
 def marked_run(cmd: Sequence[str]) -> dict[str, list[float]]:
-    """Run ``cmd`` once; every event's offsets (ms since start), sorted."""
-    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(BENCH_DIR)) if p)
+    """Run ``cmd`` once with the trace on; every event's offsets (ms since start), sorted."""
     with tempfile.TemporaryDirectory(prefix="launcher-bench-marks-") as marks:
-        run = expect_success(run_job(cmd, env={MARKS_VAR: marks, "PYTHONPATH": path}), " ".join(cmd))
+        run = expect_success(run_job(cmd, env={TRACE_DIR_VARIABLE: marks}), " ".join(cmd))
         start = run.exited_at - run.exit_seconds
         events: dict[str, list[float]] = defaultdict(list)
         for file in Path(marks).glob("marks-*.tsv"):
@@ -116,17 +134,22 @@ def timeline(runs: list[dict[str, list[float]]]) -> list[dict[str, Any]]:
              "count": statistics.median([len(r.get(label, [])) for r in runs])} for label in labels]
 
 
+def unseen(runs: list[dict[str, list[float]]]) -> list[str]:
+    """The phases' marks that no run wrote: a launcher (``--launcher-path``) that lacks them, or a broken one."""
+    wanted = {point[0] for _, begin, end in PHASES for point in (begin, end)}
+    return sorted(wanted - {label for r in runs for label in r})
+
+
 def measure(runs: int) -> list[dict[str, Any]]:
-    profiled = str(BENCH_DIR / "launch_marks" / "launcher_main.py")
     cases = []
     for nprocs in NPROCS:
-        ours = [PYTHON, profiled, "--nprocs", str(nprocs), job("trivial.py")]
+        ours = [*LAUNCHER, "--nprocs", str(nprocs), job("trivial.py")]
         anchor = [*TORCHRUN, "--standalone", "--nproc-per-node", str(nprocs), job("trivial.py")]
         kept_ours, kept_anchor = ours_vs_anchor(partial(marked_run, ours), partial(marked_run, anchor), runs,
                                                 f"profile x{nprocs}")
         cases.append({
             "nprocs": nprocs, "runs": runs, "ours_command": ours, "anchor_command": anchor,
-            "phases": phases(kept_ours), "timeline": timeline(kept_ours),
+            "phases": phases(kept_ours), "timeline": timeline(kept_ours), "unseen_marks": unseen(kept_ours),
             "compared": [{"event": f"{label} ({which} rank)" if label.startswith("job") else label,
                           "ours_ms": median_at(kept_ours, (label, which)),
                           "torchrun_ms": median_at(kept_anchor, (label, which))}
@@ -146,6 +169,8 @@ def render(cases: list[dict[str, Any]]) -> str:
         rows = [[p["phase"], _ms(p["begin_ms"]), _ms(p["ms"])] for p in case["phases"]]
         table = markdown_table(["phase", "starts at", "takes"], rows)
         parts.append(f"**{case['nprocs']} processes**\n\n{table}")
+        if case["unseen_marks"]:
+            parts.append("Never marked (their phases read –): " + ", ".join(f"`{m}`" for m in case["unseen_marks"]))
         rows = [[c["event"], _ms(c["ours_ms"]), _ms(c["torchrun_ms"])] for c in case["compared"]]
         parts.append(markdown_table(["job event", "ours (ms from start)", "torchrun (ms from start)"], rows))
     return "\n\n".join(parts)

@@ -4,7 +4,8 @@ As a script (torchrun, or the launcher's script entrypoint):
 ``trivial.py [--hold SECONDS]``. As a function entrypoint: ``trivial.py:work``,
 called with the launcher's context, which has already joined the process group.
 ``--hold`` keeps every rank alive (barrier, then sleep) so its memory can be sampled.
-With ``LAUNCHER_BENCH_MARKS=DIR`` each rank writes timestamps of its steps there.
+With ``LAUNCHER_TRACE_DIR=DIR`` each rank writes timestamps of its steps there, as the
+launcher's own marks do (``launcher/trace.py``): the launch profile reads both.
 """
 
 import os
@@ -13,8 +14,8 @@ import time
 
 
 def mark(name: str) -> None:
-    """The launch profile's format (``benchmarks/launch_marks``), without importing it."""
-    where = os.environ.get("LAUNCHER_BENCH_MARKS")
+    """``launcher.trace.mark``'s format, without importing the launcher: torchrun runs this script too."""
+    where = os.environ.get("LAUNCHER_TRACE_DIR")
     if where:
         with open(os.path.join(where, f"marks-{os.getpid()}.tsv"), "a") as out:
             out.write(f"{time.time()!r}\t{os.environ.get('RANK', '-')}\tjob: {name}\n")

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from launcher import trace
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
 from launcher.result import Hang, RunResult
@@ -121,6 +122,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     try:
         with process_environment(worker_environment(plan)):
             outcome = agent.run()
+            trace.mark("agent: run end")
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     finally:
