@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from launcher.config.job import JobRequest
+from launcher.config.request import JobRequest
 from launcher.errors import UsageError
 
 

@@ -9,12 +9,11 @@ Never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from launcher.config.layers import Layer, flag_layer, override_layer, read_yaml_layer
+from launcher.config.request import JobRequest
 from launcher.config.validate import build_config
 from launcher.errors import ConfigError, UsageError
 from launcher.schema import JobConfig
@@ -22,17 +21,6 @@ from launcher.targets import Target, is_yaml, parse_target
 
 SHIPPED_PRESETS = Path(__file__).resolve().parent / "presets"
 PRESET_DIRS = (Path("cluster_configs"), SHIPPED_PRESETS)  # the user's project first, then the shipped ones
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What the command line said about the job: the target, flag values with their names, overrides."""
-
-    target: str | None
-    as_module: bool = False
-    target_args: tuple[str, ...] = ()
-    values: Mapping[str, tuple[Any, str]] = field(default_factory=dict)  # dotted key → (value, as written)
-    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,13 @@ import multiprocessing.util
 import os
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 from launcher import trace
 from launcher.compat import mp
-from launcher.plan.model import LaunchPlan
+
+if TYPE_CHECKING:
+    from launcher.plan.model import LaunchPlan
 
 PRELOAD = ["launcher.supervise.preload"]  # what the server imports before it forks: see that module
 SOCKET_PATH_MAX = 104  # bytes of an AF_UNIX path, NUL included: 108 on Linux, 104 on macOS and the BSDs
