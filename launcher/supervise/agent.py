@@ -53,7 +53,8 @@ class RunLogsSpecs(DefaultLogsSpecs):
     def __init__(self, log_dir: str, router: OutputRouter | None) -> None:
         super().__init__(log_dir=log_dir)  # no redirects: the router owns worker output
         self._router = router
-        self.rank_dirs: dict[int, str] = {}
+        self.rank_dirs: dict[int, str] = {}  # of the latest attempt, by local rank
+        self.error_files: dict[int, str] = {}
 
     def _make_log_dir(self, log_dir: str | None, rdzv_run_id: str) -> str:
         assert log_dir is not None  # the supervisor always passes one
@@ -62,6 +63,7 @@ class RunLogsSpecs(DefaultLogsSpecs):
 
     def reify(self, envs: dict[int, dict[str, str]]) -> LogsDest:
         dest = super().reify(envs)
+        self.error_files = dict(dest.error_files)
         for local_rank, error_file in dest.error_files.items():
             rank_dir = os.path.dirname(error_file)
             self.rank_dirs[local_rank] = rank_dir

@@ -23,10 +23,11 @@ from launcher import trace
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
 from launcher.result import Hang, RunResult
-from launcher.supervise.failures import describe_exit, rank_failures
+from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
 
 if TYPE_CHECKING:
+    from torch.distributed.elastic.agent.server.api import Worker
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
     from launcher.supervise.agent import WorkerWatcher
@@ -106,9 +107,10 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         monitor_interval=world.monitor_interval if missing else 1e-6,  # ours waits on exits: see LauncherAgent
         local_addr=world.local_addr,
     )
+    logs = RunLogsSpecs(log_dir, router)
     agent = LauncherAgent(
         spec=spec,
-        logs=RunLogsSpecs(log_dir, router),
+        logs=logs,
         router=router,
         watcher=watcher,
         hang=None if missing else plan.hang,
@@ -138,7 +140,9 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()
 
-    failed = outcome.failures
+    failed = dict(outcome.failures)
+    if missing:  # elastic's own monitoring reports the first failed rank its poll found: add every rank that raised
+        failed.update(_ranks_that_raised(agent.get_worker_group().workers, logs.error_files, failed))
     failures = rank_failures(
         failed,
         stopped={rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in failed.items()},
@@ -150,6 +154,17 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         report = agent.hang_report
         hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank))
     return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir)
+
+
+def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
+                       reported: Mapping[int, ProcessFailure]) -> dict[int, ProcessFailure]:
+    """Ranks not in ``reported`` that wrote an error file: each raised, and the bootstrap then exits 1."""
+    found = {}
+    for worker in workers:
+        path = error_files.get(worker.local_rank)
+        if worker.global_rank not in reported and path and os.path.exists(path):
+            found[worker.global_rank] = process_failure(worker.local_rank, worker.id or 0, 1, path)
+    return found
 
 
 def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
