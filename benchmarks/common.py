@@ -90,7 +90,7 @@ def _role(proc: psutil.Process, root: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "resource tracker"
-    if "launcher.reaper" in cmd:
+    if "launcher.supervise.reaper" in cmd or "launcher.reaper" in cmd:  # since the stage move, and before
         return "reaper"
     if "forkserver" in cmd and proc.ppid() == root.pid:
         return "forkserver"
