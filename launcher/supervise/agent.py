@@ -53,8 +53,7 @@ class RunLogsSpecs(DefaultLogsSpecs):
     def __init__(self, log_dir: str, router: OutputRouter | None) -> None:
         super().__init__(log_dir=log_dir)  # no redirects: the router owns worker output
         self._router = router
-        self.rank_dirs: dict[int, str] = {}  # of the latest attempt, by local rank
-        self.error_files: dict[int, str] = {}
+        self.error_files: dict[int, str] = {}  # of the latest attempt, by local rank; each in its rank's folder
 
     def _make_log_dir(self, log_dir: str | None, rdzv_run_id: str) -> str:
         assert log_dir is not None  # the supervisor always passes one
@@ -64,11 +63,9 @@ class RunLogsSpecs(DefaultLogsSpecs):
     def reify(self, envs: dict[int, dict[str, str]]) -> LogsDest:
         dest = super().reify(envs)
         self.error_files = dict(dest.error_files)
-        for local_rank, error_file in dest.error_files.items():
-            rank_dir = os.path.dirname(error_file)
-            self.rank_dirs[local_rank] = rank_dir
-            if self._router is not None:
-                self._router.attach(local_rank, int(envs[local_rank]["RANK"]), rank_dir)
+        if self._router is not None:
+            for local_rank, error_file in dest.error_files.items():
+                self._router.attach(local_rank, int(envs[local_rank]["RANK"]), os.path.dirname(error_file))
         return dest
 
 
@@ -162,10 +159,10 @@ class LauncherAgent(LocalElasticAgent):
         times = []
         if self._router is not None and (output := self._router.last_output(local_rank)) is not None:
             times.append(output)
-        rank_dir = self._logs.rank_dirs.get(local_rank)
-        if rank_dir:
+        error_file = self._logs.error_files.get(local_rank)
+        if error_file:  # the progress file is in the same folder (launcher.protocol)
             with contextlib.suppress(OSError):
-                times.append(os.stat(os.path.join(rank_dir, PROGRESS_FILE)).st_mtime)
+                times.append(os.stat(os.path.join(os.path.dirname(error_file), PROGRESS_FILE)).st_mtime)
         return max(times, default=None)
 
     def _hung_rank(self, worker_group: WorkerGroup, processes: list[Any]) -> HangReport | None:
