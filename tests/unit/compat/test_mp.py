@@ -26,6 +26,7 @@ from launcher.plan.build import build_plan, plan_start
 from launcher.plan.model import LaunchPlan
 from launcher.schema import JobConfig, WorldSettings
 from launcher.targets import ScriptTarget
+from launcher.testing.processes import TAG_VARIABLE
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[3]
@@ -57,7 +58,7 @@ def find_python(version: str) -> str | None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_mp_checks_pass_on_each_python(version: str) -> None:
+def test_mp_checks_pass_on_each_python(version: str, token: str) -> None:
     python = find_python(version)
     if python is None:
         reason = f"no CPython {version} on this machine (pyenv or python{version} on PATH)"
@@ -66,6 +67,7 @@ def test_mp_checks_pass_on_each_python(version: str) -> None:
         pytest.skip(reason)
     env = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
     env["PYTHONPATH"] = str(REPO)
+    env[TAG_VARIABLE] = token  # the forkservers and children it starts must all be gone after the test
     ran = subprocess.run([python, "-S", str(CHECKS)], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=100, stdin=subprocess.DEVNULL)
     output = f"{ran.stdout}\n{ran.stderr}"
