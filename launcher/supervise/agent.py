@@ -110,6 +110,10 @@ class LauncherAgent(LocalElasticAgent):
 
     def _rendezvous(self, worker_group: WorkerGroup) -> None:
         trace.mark("agent: rendezvous start")
+        # Let go of the previous round's store: the rendezvous serves a fresh one on the same port,
+        # which it can bind only once the old server stopped (see launcher.supervise.rendezvous).
+        worker_group.store = None
+        self._store = None
         super()._rendezvous(worker_group)
         trace.mark("agent: rendezvous end")
 
@@ -246,5 +250,8 @@ class LauncherAgent(LocalElasticAgent):
         super()._shutdown(death_sig, 0)  # type: ignore[arg-type]  # nothing is left to wait for
 
     def _restart_workers(self, worker_group: WorkerGroup) -> None:
-        self._on_restart(self.attempt(), self._last_failures)
+        attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed
+        causes = {rank: failure for rank, failure in self._last_failures.items()
+                  if (attempt, failure.local_rank) not in self.stopped_ranks}  # not those the launcher stopped
+        self._on_restart(attempt + 1, causes or self._last_failures)
         super()._restart_workers(worker_group)

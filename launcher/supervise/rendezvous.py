@@ -1,12 +1,17 @@
-"""torchrun's static rendezvous, with the store bound to the master address only.
+"""torchrun's static rendezvous, with a fresh store per round, bound to the master address only.
 
-Elastic's ``StaticTCPRendezvous`` creates a ``TCPStore`` that listens on every
-interface whatever the host. Here node 0 binds a socket to ``master_addr``
-first (port 0 means a free port, so parallel runs never clash) and hands it to
-the store as ``master_listen_fd``. Registered in elastic's handler registry as
-``launcher-static`` (registering the same creator again is a no-op); everything
-else (use_agent_store, run ids, restarts) is elastic's own. Imports torch:
-launch side, used by the agent only.
+Elastic's ``StaticTCPRendezvous`` creates one ``TCPStore`` that listens on every
+interface and keeps it for the whole job. Workers of a restarted attempt then
+connect to the previous attempt's store: torch's ``env://`` rendezvous adds no
+prefix per attempt, so they read the dead ranks' keys (gloo's peer addresses,
+barrier counters) and hang or fail with "connectFullMesh ... Connection
+refused". Here each round gets a new store on the same port (the agent lets go
+of the old one first, see ``LauncherAgent._rendezvous``), and node 0 binds its
+socket to ``master_addr`` itself (port 0 means a free port, so parallel runs
+never clash) and hands it to the store, which owns it from then on.
+Registered in elastic's handler registry as ``launcher-static`` (registering
+the same creator again is a no-op); everything else (use_agent_store, run ids,
+restarts) is elastic's own. Imports torch: launch side, used by the agent only.
 """
 
 from __future__ import annotations
@@ -32,40 +37,51 @@ BACKEND_NAME = "launcher-static"
 
 
 class BoundStaticRendezvous(StaticTCPRendezvous):
-    """Static rendezvous whose store listens on ``master_addr`` only."""
+    """Static rendezvous with a new store each round, listening on ``master_addr`` only."""
 
-    _listener: socket.socket | None = None
+    def __init__(self, master_addr: str, master_port: int, rank: int, world_size: int, run_id: str,
+                 timeout: int) -> None:
+        super().__init__(master_addr, master_port, rank, world_size, run_id, timeout)
+        self._port_fixed = master_port != 0  # asked for: every round must use it
 
     def get_backend(self) -> str:
         return BACKEND_NAME
 
     def next_rendezvous(self) -> RendezvousInfo:
-        if self._store is None and self.rank == 0:
-            try:
-                listener = socket.create_server((self.master_addr, self.master_port), backlog=512)
-            except OSError as error:
-                if error.errno != errno.EADDRINUSE:
-                    raise
-                # Taken since the preflight looked (or it was skipped): nothing has started yet.
-                raise PreflightError(f"port: master port {self.master_port} is already in use on "
-                                     f"{self.master_addr}", FIX_PORT) from None
-            self.master_port = listener.getsockname()[1]
-            self._listener = listener  # kept open for the store's lifetime
-            self._store = TCPStore(  # type: ignore[call-arg]
-                self.master_addr,
-                self.master_port,
-                self.world_size,
-                True,
-                self.timeout,
-                multi_tenant=True,
-                master_listen_fd=listener.fileno(),
-            )
+        self._store = None  # the previous round's: its server stops once nothing refers to it
+        if self.rank == 0:
+            self._store = self._serve()
+        else:  # a new connection each round: node 0 serves a new store on the same port
+            self._store = TCPStore(self.master_addr, self.master_port, self.world_size, False, self.timeout)
         return super().next_rendezvous()
 
+    def _serve(self) -> TCPStore:
+        """A new store server on this rendezvous's port (a free one at first if none was asked for)."""
+        listener = self._listen(self.master_port)
+        self.master_port = listener.getsockname()[1]
+        return TCPStore(  # type: ignore[call-arg]
+            self.master_addr,
+            self.master_port,
+            self.world_size,
+            True,
+            self.timeout,
+            master_listen_fd=listener.detach(),  # the store closes it when it stops
+        )
+
+    def _listen(self, port: int) -> socket.socket:
+        try:
+            return socket.create_server((self.master_addr, port), backlog=512)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            if not self._port_fixed and port != 0:  # ours, taken since the last round: any free port will do
+                return self._listen(0)
+            # Taken since the preflight looked (or it was skipped).
+            raise PreflightError(f"port: master port {port} is already in use on {self.master_addr}",
+                                 FIX_PORT) from None
+
     def shutdown(self) -> bool:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        self._store = None
         return True
 
 
