@@ -1,4 +1,5 @@
-"""The run's summary on stderr: nothing on success; on failure the root cause first, then the consequences.
+"""The run's summary on stderr: on success only where the logs are; on failure the root cause first, then the
+consequences.
 
 Never imports torch.
 """
@@ -14,12 +15,14 @@ from launcher.result import RunResult
 
 
 def report(result: RunResult, out: TextIO) -> None:
-    """The run's summary: nothing on success; on failure the root cause first, then the consequences."""
+    """The run's summary: on success only where the logs are; on failure the root cause first, then the consequences."""
     if result.interrupted_by is not None:
         print(f"launcher: stopped by {result.interrupted_by}; every worker was stopped", file=out, flush=True)
         return
     root = result.root_cause
     if root is None:
+        if result.log_dir:  # a folder made for this run: say which
+            print(f"launcher: per-rank logs in {result.log_dir}", file=out, flush=True)
         return
     lines = []
     if result.hang is not None:

@@ -27,6 +27,7 @@ from launcher.plan.model import (
     RankPlan,
     RendezvousPlan,
     StopPlan,
+    run_folder_name,
 )
 from launcher.platforms import (
     StartMethodChoice,
@@ -144,8 +145,8 @@ def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[st
     return str(threads), f"{facts.usable_cpus} usable CPU(s) / {nprocs} local process(es) (torchrun: 1)"
 
 
-def _log_files(log_dir: str | None, local_rank: int) -> tuple[str | None, str | None, str]:
-    rank_dir = os.path.join(log_dir, "attempt_0", str(local_rank)) if log_dir else None
+def _log_files(log_dir: str | None, run_id: str, local_rank: int) -> tuple[str | None, str | None, str]:
+    rank_dir = os.path.join(log_dir, run_folder_name(run_id, None), "attempt_0", str(local_rank)) if log_dir else None
     error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
     stdout = os.path.join(rank_dir, "stdout.log") if rank_dir else None
     stderr = os.path.join(rank_dir, "stderr.log") if rank_dir else None
@@ -264,7 +265,7 @@ def build_plan(
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
-        stdout, stderr, error_file = _log_files(log_dir, local_rank)
+        stdout, stderr, error_file = _log_files(log_dir, rendezvous.run_id, local_rank)
         rank = rendezvous.node_rank * nprocs + local_rank if single_node else None
         world_size = nprocs * rendezvous.max_nodes if single_node else None
         env = {

@@ -7,6 +7,8 @@ Never imports torch.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +46,20 @@ class RendezvousPlan:
         return f"{self.host}:{self.port if self.port is not None else CHOSEN_AT_LAUNCH}"
 
 
+RUN_FOLDER_TIME = "%Y%m%d-%H%M%S"
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_folder_name(run_id: str, started: float | None) -> str:
+    """A run's folder under the log dir: ``20261130-235959-<run id>`` (``<YYYYmmdd-HHMMSS>-...`` before it starts).
+
+    The run id is reduced to characters safe in a file name.
+    """
+    safe_id = _UNSAFE_IN_NAMES.sub("_", run_id).strip("._") or "run"
+    when = "<YYYYmmdd-HHMMSS>" if started is None else time.strftime(RUN_FOLDER_TIME, time.localtime(started))
+    return f"{when}-{safe_id}"
+
+
 @dataclass(frozen=True)
 class OutputPlan:
     """What worker output goes where: the console (some ranks, some streams) and files."""
@@ -52,6 +68,11 @@ class OutputPlan:
     hidden: frozenset[tuple[int, str]]  # (local rank, "stdout"|"stderr") redirected away from the console
     write_files: bool  # keep stdout.log/stderr.log per rank
     nprocs: int
+
+    @property
+    def discards(self) -> bool:
+        """Whether a stream redirected away from the console has no file to go to (no log dir)."""
+        return bool(self.hidden) and not self.write_files
 
     @property
     def prefixed(self) -> bool:

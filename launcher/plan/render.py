@@ -5,10 +5,11 @@ Never imports torch.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 
-from launcher.plan.model import LaunchPlan
+from launcher.plan.model import LaunchPlan, run_folder_name
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
 
 
@@ -60,7 +61,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  hang watchdog {hang}",
         f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",
         f"  output        {_output(plan)}",
-        f"  logs          {plan.log_dir or 'console only (nothing written)'}",
+        f"  logs          {_logs(plan)}",
     ]
     lines += [f"  note          {note}" for note in plan.notes]
     for rank in plan.ranks:
@@ -68,3 +69,11 @@ def render_plan(plan: LaunchPlan) -> str:
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)
+
+
+def _logs(plan: LaunchPlan) -> str:
+    if plan.log_dir is None:
+        discarded = " (the redirected streams are discarded)" if plan.output.discards else ""
+        return f"console only (nothing written){discarded}"
+    folder = os.path.join(plan.log_dir, run_folder_name(plan.rendezvous.run_id, None))
+    return f"{folder}/attempt_<n>/<local rank>/ (a new folder for each run)"

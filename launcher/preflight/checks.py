@@ -44,6 +44,7 @@ class StaticInputs:
     paths: Mapping[str, str] = field(default_factory=dict)  # "data.root" -> "data/train"
     writable: frozenset[str] = frozenset()  # keys of ``paths`` the job writes (logs, checkpoints)
     omp_num_threads: str | None = None  # only a value the user set
+    discarded_output: bool = False  # a stream redirected away from the console with no log dir to go to
     skip: frozenset[str] = frozenset()  # check names from --skip-check
 
 
@@ -77,6 +78,7 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
         paths=paths,
         writable=frozenset(paths),
         omp_num_threads=user_threads,
+        discarded_output=plan.output.discards,
         skip=skip,
     )
 
@@ -114,6 +116,9 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
         findings.append(check_port(inputs.master_host or "127.0.0.1", inputs.master_port, inputs.platform))
     if "paths" not in skip:
         findings += check_paths(inputs.paths, inputs.cwd, writable=inputs.writable)
+        if inputs.discarded_output:
+            findings.append(Finding("paths", "warn", "", "logs.redirects: the redirected output is not kept: "
+                                    "there is no log dir", "add --log-dir DIR to keep it, or use --tee"))
     if "threads" not in skip:
         findings.append(check_threads(inputs.omp_num_threads, inputs.nprocs, inputs.usable_cpus))
     return findings

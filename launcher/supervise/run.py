@@ -17,6 +17,7 @@ from launcher import trace
 from launcher.plan.model import LaunchPlan
 from launcher.result import RunResult
 from launcher.supervise.reaper import Reaper
+from launcher.supervise.run_folder import make_run_folder
 from launcher.supervise.server import server_temp_dir, start_worker_server, stop_worker_server
 
 
@@ -30,8 +31,10 @@ def run_plan(plan: LaunchPlan) -> RunResult:
     for folder in (private_dir, server_temp_dir() if plan.start.method == "forkserver" else None):
         if folder is not None:  # removed by the reaper if this process is killed
             reaper.remove_if_abandoned(folder)
-    log_dir = plan.log_dir or str(private_dir)
+    log_dir = str(private_dir)
     try:
+        if plan.log_dir:  # each run in a folder of its own there: another run's files are never touched
+            log_dir = make_run_folder(plan.log_dir, plan.rendezvous.run_id, time.time())
         if plan.agent.in_server:
             from launcher.supervise.agent_process import run_in_server
 
@@ -46,4 +49,4 @@ def run_plan(plan: LaunchPlan) -> RunResult:
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
     trace.mark("launcher: run_plan end")
-    return dataclasses.replace(result, wall_time=time.monotonic() - started)
+    return dataclasses.replace(result, wall_time=time.monotonic() - started, log_dir=plan.log_dir and log_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,7 +43,7 @@ def test_log_dir_keeps_every_rank_and_redirects_hide_the_console(tmp_path, launc
     assert "out line one" not in ran.stdout  # stdout redirected to files only
     assert "[rank0]: progress 2/3" in ran.stderr  # stderr still on the console
     for rank in (0, 1):
-        folder = tmp_path / "logs" / "attempt_0" / str(rank)
+        folder = _run_folder(tmp_path / "logs") / "attempt_0" / str(rank)
         assert f"out line one from {rank}\npartial from {rank} completed\n" in (folder / "stdout.log").read_text()
         assert "progress 2/3" in (folder / "stderr.log").read_text()
         assert not (folder / "stdout.pipe").exists() or (folder / "stdout.pipe").is_fifo()
@@ -51,13 +53,19 @@ def test_tee_shows_and_keeps(tmp_path, launcher):
     ran = launcher(["--nprocs", 2, "--log-dir", tmp_path / "logs", "--redirects", "3", "--tee", "1", "chatty.py"])
     assert ran.returncode == 0, ran.stderr
     assert "[rank1]: out line one from 1" in ran.stdout and "progress" not in ran.stderr
-    assert "progress 2/3" in (tmp_path / "logs" / "attempt_0" / "1" / "stderr.log").read_text()
+    assert "progress 2/3" in (_run_folder(tmp_path / "logs") / "attempt_0" / "1" / "stderr.log").read_text()
 
 
 def test_failure_summary_names_the_log_dir(tmp_path, launcher):
     ran = launcher(["--nprocs", 2, "--log-dir", tmp_path / "logs", "exits.py", "exit3", tmp_path])
     assert ran.returncode == 3
-    assert f"launcher: per-rank logs in {tmp_path / 'logs'}" in ran.stderr
+    assert f"launcher: per-rank logs in {_run_folder(tmp_path / 'logs')}\n" in ran.stderr
+
+
+def _run_folder(log_dir: Path) -> Path:
+    """The one run folder a launch made under ``log_dir``."""
+    (folder,) = log_dir.iterdir()
+    return folder
 
 
 def test_fork_only_lambda_still_launches_with_a_portability_warning(launcher):

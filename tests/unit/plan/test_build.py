@@ -116,10 +116,12 @@ def test_conflicting_world_settings(world, error, fragment):
 
 
 def test_a_log_dir_keeps_every_rank_in_files():
-    plan = _plan(WorldSettings(nprocs=2), logs=LogSettings(dir="/runs/a", redirects="0:3,1:0", tee="1:2"))
-    assert plan.ranks[0].stdout == "/runs/a/attempt_0/0/stdout.log"
-    assert plan.ranks[1].stderr == "/runs/a/attempt_0/1/stderr.log"
-    assert plan.ranks[1].error_file == "/runs/a/attempt_0/1/error.json"
+    plan = _plan(WorldSettings(nprocs=2, rdzv_id="exp/1"), logs=LogSettings(dir="/runs/a", redirects="0:3,1:0",
+                                                                             tee="1:2"))
+    run = "/runs/a/<YYYYmmdd-HHMMSS>-exp_1"  # each run in a new folder, named when it starts
+    assert plan.ranks[0].stdout == f"{run}/attempt_0/0/stdout.log"
+    assert plan.ranks[1].stderr == f"{run}/attempt_0/1/stderr.log"
+    assert plan.ranks[1].error_file == f"{run}/attempt_0/1/error.json"
     assert plan.output.hidden == {(0, "stdout"), (0, "stderr")}  # rank 0 redirected, not teed; rank 1 not
     assert _plan().ranks[0].stdout is None  # no log dir: console only
 

@@ -1,0 +1,37 @@
+"""The log folder: a run never touches another run's files, and redirected output is never lost silently."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_log_dir_used_twice_keeps_both_runs(tmp_path, launcher):
+    logs = tmp_path / "logs"
+    first = launcher(["--nprocs", 2, "--log-dir", logs, "--rdzv-id", "exp1", "chatty.py"])
+    assert first.returncode == 0, first.stderr
+    (run_one,) = logs.iterdir()
+    kept = {path.relative_to(logs): path.read_bytes() for path in logs.rglob("*") if path.is_file()}
+    second = launcher(["--nprocs", 2, "--log-dir", logs, "--rdzv-id", "exp1", "chatty.py"])
+    assert second.returncode == 0, second.stderr
+    (run_two,) = set(logs.iterdir()) - {run_one}
+    assert run_one.name.endswith("-exp1") and run_two.name.startswith(run_one.name[:9])  # same day
+    assert {path.relative_to(logs): path.read_bytes() for path in run_one.rglob("*") if path.is_file()} == kept
+    for ran, run in ((first, run_one), (second, run_two)):
+        assert ran.stderr.endswith(f"launcher: per-rank logs in {run}\n")
+        assert "out line one from 1" in (run / "attempt_0" / "1" / "stdout.log").read_text()
+
+
+def test_redirecting_without_a_log_dir_warns_that_the_output_is_discarded(launcher):
+    ran = launcher(["--nprocs", 2, "--redirects", "3", "chatty.py"])
+    assert ran.returncode == 0, ran.stderr
+    assert "out line one" not in ran.stdout + ran.stderr.split("launcher: warning:")[0]
+    warnings = [line for line in ran.stderr.splitlines() if line.startswith("launcher: warning: logs.redirects")]
+    assert len(warnings) == 1 and "--log-dir" in warnings[0]
+
+
+def test_no_warning_when_the_redirected_output_goes_to_files(tmp_path, launcher):
+    ran = launcher(["--nprocs", 2, "--redirects", "3", "--log-dir", tmp_path, "chatty.py"])
+    assert ran.returncode == 0, ran.stderr
+    assert "launcher: warning" not in ran.stderr
