@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_HANG, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
+from launcher.errors import EXIT_HANG, EXIT_OK, exit_code_for
+
+
+def signal_number(name: str | None) -> int | None:
+    """``"SIGHUP"`` → 1 on this platform; None for no name or one this platform does not have."""
+    return int(getattr(signals, name)) if name and name.startswith("SIG") and hasattr(signals, name) else None
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class RankFailure:
 
     @property
     def signal_number(self) -> int | None:
-        return int(getattr(signals, self.signal)) if self.signal and hasattr(signals, self.signal) else None
+        return signal_number(self.signal)
 
     def how(self) -> str:
         if self.stopped_by_launcher:
@@ -80,8 +85,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted_by is not None:
-            return EXIT_SIGINT if self.interrupted_by == "SIGINT" else EXIT_SIGTERM
+        if self.interrupted_by is not None:  # 128 + the signal, as a shell reports it: 130, 143, 129 (SIGHUP)
+            return exit_code_for(None, signal_number(self.interrupted_by) or int(signals.SIGTERM))
         if self.hang is not None:
             return EXIT_HANG
         root = self.root_cause

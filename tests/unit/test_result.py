@@ -1,0 +1,21 @@
+"""A run's exit code: one table (``launcher.errors``), read from the typed result."""
+
+from __future__ import annotations
+
+import pytest
+
+from launcher.result import RankFailure, RunResult
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129),
+                                                   ("SIGQUIT", 131)])
+def test_an_interrupted_launcher_exits_128_plus_the_signal(signal_name: str, code: int) -> None:
+    assert RunResult(interrupted_by=signal_name).exit_code == code
+
+
+def test_a_root_cause_killed_by_a_signal_gives_128_plus_it() -> None:
+    killed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=None, signal="SIGSEGV", timestamp=1.0,
+                         message=None, traceback=None)
+    assert RunResult(failures=(killed,)).exit_code == 139
