@@ -39,7 +39,14 @@ def read_yaml_layer(path: Path) -> Layer:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}", "check the path and permissions") from None
-    loader = yaml.SafeLoader(text)
+    except UnicodeDecodeError as error:  # a binary file, or text in another encoding
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})",
+                          "a job file is YAML saved as UTF-8") from None
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # NUL and other control characters: a binary file
+        raise ConfigError(f"{path}: not a text file (character #x{error.character:04x} at offset {error.position})",
+                          "a job file is YAML saved as UTF-8") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
