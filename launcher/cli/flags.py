@@ -170,7 +170,8 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
 
     For a script or module everything after TARGET is the target's (torchrun's
     rule). For a .yaml job, options may follow the file and everything after
-    ``--`` is appended to the job's ``args``.
+    ``--`` is appended to the job's ``args``. A ``--`` before TARGET ends the
+    options, as in torchrun: ``--nprocs 2 -- train.py args``.
     """
     argv = list(argv)
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -180,7 +181,9 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
     target = namespace.training_script
     rest = list(namespace.training_script_args or [])
     options = head[: len(head) - len(rest) - (1 if target else 0)]
-    if target and target.lower().endswith((".yaml", ".yml")):
+    if target is None and passthrough:  # ``-- TARGET args``: everything after TARGET is the target's
+        target, rest = passthrough[0], passthrough[1:]
+    elif target and target.lower().endswith((".yaml", ".yml")):
         extra = parser.parse_args(rest)
         if extra.training_script is not None:
             raise UsageError(
@@ -195,10 +198,8 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
         namespace.dry_run = namespace.dry_run or extra.dry_run
         options += rest
         rest = passthrough
-    elif cut < len(argv):
-        rest = [*rest, "--", *passthrough] if target else rest
-        if not target:
-            raise UsageError("no target before --", "write: python -m launcher [options] TARGET [args...]")
+    elif cut < len(argv) and target:
+        rest = [*rest, "--", *passthrough]
     spelled = _given(namespace, options)
     values: dict[str, tuple[Any, str]] = {}
     module = False

@@ -88,3 +88,19 @@ def test_module_switch():
 def test_conflicting_or_unknown_flags(argv):
     with pytest.raises(UsageError):
         parse_flags(argv, {})
+
+
+@pytest.mark.parametrize(("argv", "target", "args", "module"), [
+    (["--nproc-per-node", "2", "--", "train.py", "z"], "train.py", ("z",), False),  # torchrun's own tests do this
+    (["--nprocs", "2", "--", "train.py", "--nprocs", "5", "--", "x"], "train.py", ("--nprocs", "5", "--", "x"), False),
+    (["-m", "--", "pkg.train", "a"], "pkg.train", ("a",), True),
+    (["--", "job.yaml", "--lr", "3"], "job.yaml", ("--lr", "3"), False),  # after --, all the job's args
+])
+def test_a_double_dash_before_the_target_ends_the_options(argv, target, args, module):
+    flags = parse_flags(argv, {})
+    assert (flags.job.target, flags.job.target_args, flags.job.as_module) == (target, args, module)
+    assert flags.job.values.get("world.nprocs", (2,))[0] == 2
+
+
+def test_a_double_dash_without_a_target_names_no_target():
+    assert parse_flags(["--nprocs", "2", "--"], {}).job.target is None  # the CLI says "no target given"
