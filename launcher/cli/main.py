@@ -63,6 +63,8 @@ def prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, Laun
     from launcher.preflight.checks import run_static_checks, static_inputs, validate_skip
 
     job = load_job(flags.job)
+    for warning in job.warnings:
+        print(f"launcher: warning: {warning}", file=sys.stderr)
     facts = host_facts(os.environ)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
     findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks)))

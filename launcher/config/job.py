@@ -16,7 +16,7 @@ from launcher.config.layers import Layer, flag_layer, override_layer, read_yaml_
 from launcher.config.request import JobRequest
 from launcher.config.validate import build_config
 from launcher.errors import ConfigError, UsageError
-from launcher.schema import JobConfig
+from launcher.schema import JobConfig, WorldSettings
 from launcher.targets import Target, is_yaml, parse_target
 
 SHIPPED_PRESETS = Path(__file__).resolve().parent / "presets"
@@ -28,6 +28,26 @@ class Job:
     config: JobConfig
     target: Target
     args: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # settings the job asked for that the launch will not use
+
+
+def ignored_settings(world: WorldSettings) -> tuple[str, ...]:
+    """What ``--standalone`` overrides, as torchrun does: the rendezvous backend and endpoint, the master address.
+
+    ``--rdzv-backend c10d`` is what torchrun's standalone uses anyway: not worth a warning.
+    """
+    if not world.standalone:
+        return ()
+    defaults = WorldSettings()
+    given = [f"--rdzv-endpoint {world.rdzv_endpoint}" if world.rdzv_endpoint else "",
+             f"--rdzv-backend {world.rdzv_backend}" if world.rdzv_backend not in ("static", "c10d") else "",
+             f"--master-addr {world.master_addr}" if world.master_addr != defaults.master_addr else "",
+             f"--master-port {world.master_port}" if world.master_port is not None else ""]
+    ignored = ", ".join(text for text in given if text)
+    if not ignored:
+        return ()
+    return (f"--standalone ignores {ignored}: a standalone job's rendezvous is auto-assigned (a local store on "
+            "a free port) and explicitly set values are ignored (drop them, or drop --standalone)",)
 
 
 def find_preset(name: str, base: Path | None) -> Path:
@@ -70,7 +90,7 @@ def load_job(request: JobRequest) -> Job:
     else:
         target = parse_target(request.target, as_module=request.as_module)
         args = request.target_args
-    return Job(config, target, tuple(args))
+    return Job(config, target, tuple(args), ignored_settings(config.world))
 
 
 def _preset_layer(request: JobRequest, yaml_layer: Layer | None) -> Layer | None:

@@ -80,3 +80,19 @@ def test_presets_are_found_in_the_project_then_in_the_package(tmp_path, monkeypa
     (tmp_path / "cluster_configs" / "cpu-local.yaml").write_text("world: {nprocs: 3}\n")
     monkeypatch.chdir(tmp_path)  # a project's own cluster_configs/ comes before the shipped presets
     assert find_preset("cpu-local", None).resolve() == (tmp_path / "cluster_configs" / "cpu-local.yaml").resolve()
+
+
+@pytest.mark.parametrize(("argv", "warned"), [
+    (["--standalone", "--rdzv-endpoint", "node0:29400", "t.py"], "--standalone ignores --rdzv-endpoint node0:29400:"),
+    (["--standalone", "--master-addr", "10.0.0.1", "--master-port", "29500", "t.py"],
+     "--standalone ignores --master-addr 10.0.0.1, --master-port 29500:"),
+    (["--standalone", "--rdzv-backend", "c10d", "t.py"], None),  # what torchrun's --standalone uses anyway
+    (["--rdzv-endpoint", "node0:29400", "--rdzv-backend", "c10d", "t.py"], None),  # not standalone: used
+])
+def test_standalone_warns_about_the_rendezvous_settings_it_ignores(argv, warned):
+    warnings = load_job(parse_flags(argv, {}).job).warnings
+    if warned is None:
+        assert warnings == ()
+    else:
+        (warning,) = warnings
+        assert warning.startswith(warned) and "explicitly set values are ignored" in warning
