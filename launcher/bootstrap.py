@@ -114,6 +114,10 @@ def _run_target(payload: WorkerPayload) -> Any:
     target = payload.target
     if isinstance(target, ScriptTarget):
         sys.argv = [target.as_written or target.path, *payload.args]
+        if os.path.isdir(target.path):  # ``python DIR``: its __main__.py, with DIR first on sys.path (as torchrun)
+            sys.path[0] = target.path
+            runpy.run_path(target.path, run_name="__main__")
+            return None
         sys.path[0] = os.path.dirname(target.path)
         run_script_as_main(target.path)
         return None

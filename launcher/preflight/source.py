@@ -161,7 +161,10 @@ def check_target(
     """
     if script is not None:
         path = script if script.is_absolute() else cwd / script
-        if path.is_dir():
+        if path.is_dir():  # run as ``python DIR`` would: its __main__.py
+            if not (path / "__main__.py").is_file():
+                return Finding("target", "fail", "", f"{script}: is a directory, with no __main__.py to run",
+                               f"name the script in it (e.g. {script}/train.py), or add {script}/__main__.py"), None
             path = path / "__main__.py"
         if not path.is_file():
             return Finding(

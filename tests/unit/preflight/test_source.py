@@ -131,6 +131,16 @@ def test_missing_script_fails() -> None:
     assert (finding.status, source) == ("fail", None) and "nope.py: no such file" in finding.message
 
 
+def test_a_directory_runs_its_main_or_is_named_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    finding, source = check_target(Path("app"), None, None, tmp_path)
+    assert (finding.status, source) == ("fail", None)
+    assert "app: is a directory, with no __main__.py to run" in finding.message and "app/train.py" in finding.fix
+    (tmp_path / "app" / "__main__.py").write_text("print('hello')\n")
+    finding, source = check_target(Path("app"), None, None, tmp_path)
+    assert finding.status == "pass" and source is not None and source.name == "__main__.py"
+
+
 def test_syntax_error_fails_at_its_line() -> None:
     finding, source = check_target(Path("syntax_error.py"), None, None, SAMPLES)
     assert finding.status == "fail" and finding.where.endswith("syntax_error.py:5") and source is None
