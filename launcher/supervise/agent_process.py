@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -77,7 +78,7 @@ def _receive(channel: Connection, reaper: Reaper, pids: list[int]) -> tuple[str,
     """Pass worker pids to the reaper until the final message; None if the agent died first."""
     while True:
         try:
-            kind, value = channel.recv()
+            kind, value = pickle.loads(channel.recv_bytes())
         except EOFError:
             return None
         if kind != "pids":
@@ -131,7 +132,7 @@ class _ChannelWatcher:
         self._channel = channel
 
     def watch(self, pids: list[int]) -> None:
-        self._channel.send(("pids", pids))
+        send(self._channel, ("pids", pids))
 
 
 def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
@@ -156,9 +157,19 @@ def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
         message = ("error", error)
     except Exception:  # our bug, or the machine's: the launcher shows it and stops the workers
         message = ("crash", traceback.format_exc())
-    channel.send(message)
+    send(channel, message)
     channel.close()
     trace.mark("agent: host_agent end")
+
+
+def send(channel: Connection, message: tuple[str, Any]) -> None:
+    """Send with plain pickle: tensors in return values travel by value.
+
+    A connection's own pickler shares a tensor's storage through a file
+    descriptor that the receiver fetches from the sender later; the agent has
+    exited by then.
+    """
+    channel.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:
