@@ -23,7 +23,11 @@ import os
 import runpy
 import signal
 import sys
+import threading
+import time
 import traceback
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 from launcher import trace
@@ -32,8 +36,10 @@ from launcher.protocol import (
     ERROR_FILE_VARIABLE,
     PIPE_NAMES,
     PROGRESS_FILE,
+    STACKS_FILE,
     RaisedError,
     WorkerPayload,
+    main_thread_header,
     rank_dir,
     write_error_file,
 )
@@ -43,6 +49,7 @@ from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
 def run_worker(payload: WorkerPayload) -> Any:
     """Elastic's function entrypoint for every rank."""
     trace.mark("worker: run_worker start")
+    fresh_signal_dispositions()
     _own_process_group()
     _die_with_parent()
     if payload.start_method != "spawn":
@@ -55,7 +62,7 @@ def run_worker(payload: WorkerPayload) -> Any:
     folder = rank_dir(os.environ)
     if folder:
         _connect_output(folder)
-    _enable_stack_dumps()
+    _enable_stack_dumps(os.path.join(folder, STACKS_FILE) if folder and payload.config.monitor.hang_timeout else None)
     _apply_startup_environment(payload)
     if folder and payload.config.monitor.hang_timeout:
         from launcher.runtime.progress import start_heartbeat
@@ -69,9 +76,16 @@ def run_worker(payload: WorkerPayload) -> Any:
     except SystemExit as stop:
         if stop.code in (None, 0):
             return None
-        raise
+        if isinstance(stop.code, int):
+            raise
+        when = time.time()  # sys.exit("message"): Python prints the message and exits 1; it is the failure
+        with _stop_signal_held():
+            _report_exit_message(str(stop.code), when)
+        raise SystemExit(1) from None
     except BaseException as error:
-        _report_failure(error)
+        when = time.time()
+        with _stop_signal_held():
+            _report_failure(error, when)
         raise SystemExit(1) from None  # not an Exception: elastic's record() keeps our error file
     finally:
         mp.run_atexit()  # forked children end in os._exit: run the user's handlers here
@@ -97,17 +111,46 @@ def user_traceback(error: BaseException) -> str:
     return "".join(summary.format())
 
 
-def _report_failure(error: BaseException) -> None:
+def _report_failure(error: BaseException, when: float) -> None:
     """Print the traceback on the rank's stderr and write TORCHELASTIC_ERROR_FILE (``launcher.protocol``)."""
-    import time
-
     text = user_traceback(error)
     sys.stderr.write(text)
+    _write_error_file(RaisedError(f"{type(error).__name__}: {error}", text, when))
+
+
+def _report_exit_message(message: str, when: float) -> None:
+    """``sys.exit("message")``: the message on stderr, as Python prints it, and in the error file."""
+    sys.stderr.write(message + "\n")
+    _write_error_file(RaisedError(message, None, when))
+
+
+def _write_error_file(error: RaisedError) -> None:
     path = os.environ.get(ERROR_FILE_VARIABLE)
-    if not path:
+    if path:
+        with contextlib.suppress(OSError):
+            write_error_file(path, error)
+
+
+@contextlib.contextmanager
+def _stop_signal_held() -> Iterator[None]:
+    """Hold off the launcher's stop signal (SIGTERM) in the block, then let it act as it would have.
+
+    A rank that raised reports it (the error file says when) even if the launcher stops the job at that
+    moment because another rank failed: it failed on its own, and the summary must be able to say so.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield  # a handler installed outside Python, or no signal handling here: nothing to hold
         return
-    with contextlib.suppress(OSError):
-        write_error_file(path, RaisedError(f"{type(error).__name__}: {error}", text, time.time()))
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda number, _frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received:
+            _flush()
+            signal.raise_signal(signal.SIGTERM)
 
 
 def _run_target(payload: WorkerPayload) -> Any:
@@ -198,6 +241,34 @@ def _apply_startup_environment(payload: WorkerPayload) -> None:
             torch.set_num_threads(int(threads))
 
 
+# What a fresh ``python`` sets at start; every other signal has its default action.
+_PYTHON_STARTUP_HANDLERS: dict[str, Callable[[int, FrameType | None], Any] | signal.Handlers] = {
+    "SIGINT": signal.default_int_handler, "SIGPIPE": signal.SIG_IGN, "SIGXFSZ": signal.SIG_IGN}
+
+
+def fresh_signal_dispositions() -> None:
+    """Signal handlers and mask as a ``python`` started from a shell has them, whatever this process inherited.
+
+    A launcher started under ``nohup`` or with ``cmd &`` ignores SIGHUP or SIGINT, and its workers would too
+    (Ctrl-C could never raise KeyboardInterrupt in them); a forked worker has elastic's handlers. Handlers
+    installed outside Python (``getsignal`` gives None: faulthandler's, a C library's) are left alone;
+    the launcher's own (faulthandler on SIGUSR1) are installed after this.
+    """
+    startup = {getattr(signal, name): handler for name, handler in _PYTHON_STARTUP_HANDLERS.items()
+               if hasattr(signal, name)}
+    for number in signal.valid_signals():
+        try:
+            current = signal.getsignal(number)
+        except (OSError, ValueError):
+            continue
+        wanted = startup.get(number, signal.SIG_DFL)
+        if current is not None and current != wanted:
+            with contextlib.suppress(OSError, ValueError):  # SIGKILL, SIGSTOP
+                signal.signal(number, wanted)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
 def _own_process_group() -> None:
     """Lead a process group, so that stopping this rank also stops its children (DataLoader workers)."""
     if hasattr(os, "setpgid"):
@@ -223,13 +294,23 @@ def _connect_output(folder: str) -> None:
             reconfigure(line_buffering=True)
 
 
-def _enable_stack_dumps() -> None:
-    """Python stacks of every thread on a crash, and on SIGUSR1 (the hang watchdog asks with it)."""
+def _enable_stack_dumps(stacks_file: str | None) -> None:
+    """Python stacks of every thread on a crash (stderr), and on SIGUSR1 (the hang watchdog asks with it).
+
+    With the watchdog on, SIGUSR1's go to ``stacks_file`` (``launcher.protocol``), which the launcher reads
+    to tell a rank waiting in a collective from the one it waits for, and shows; else to stderr.
+    """
     import faulthandler
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    target: Any = sys.stderr
+    if stacks_file is not None:
+        with contextlib.suppress(OSError):
+            target = open(stacks_file, "ab", buffering=0)  # noqa: SIM115  # kept open for faulthandler
+            target.write(main_thread_header(threading.get_ident()).encode())
+    faulthandler.register(signal.SIGUSR1, file=target, all_threads=True)
 
 
 def _die_with_parent() -> None:

@@ -5,6 +5,9 @@
 - The rank's folder, the one holding ``TORCHELASTIC_ERROR_FILE``: the launcher
   creates the output FIFOs there (``PIPE_NAMES``) and reads the progress file
   (``PROGRESS_FILE``) that the worker's heartbeat touches.
+- The stacks file (``STACKS_FILE``, with the hang watchdog on): faulthandler
+  writes every thread's stack there on SIGUSR1, after a first line naming the
+  main thread (``main_thread_header``/``main_thread_ident``).
 - The error file: elastic's layout, ``{"message": {"message": ..., "extraInfo":
   {"py_callstack": ..., "timestamp": ...}}}``, plus ``extraInfo.time``, when the
   exception was raised (seconds since the epoch, sub-second): the root cause is
@@ -28,6 +31,7 @@ from launcher.targets import Target
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"  # set by elastic for every worker
 PROGRESS_FILE = "progress"  # touched by the worker's heartbeat when the rank made progress
 PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
+STACKS_FILE = "stacks.txt"  # every thread's Python stack, each time the hang watchdog asks (SIGUSR1)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,20 @@ class WorkerPayload:
 def rank_dir(environ: Mapping[str, str]) -> str | None:
     """The folder the launcher made for this rank (next to its error file), or None outside the launcher."""
     return os.path.dirname(environ.get(ERROR_FILE_VARIABLE, "")) or None
+
+
+def main_thread_header(ident: int) -> str:
+    """The stacks file's first line: the worker's main thread, as faulthandler's dumps name threads."""
+    return f"main thread 0x{ident:016x}\n"
+
+
+def main_thread_ident(header: str) -> int | None:
+    """The main thread a stacks file's first line names, or None."""
+    name, _, ident = header.strip().rpartition(" 0x")
+    try:
+        return int(ident, 16) if name == "main thread" else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

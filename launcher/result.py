@@ -52,13 +52,15 @@ class RankFailure:
 
 @dataclass(frozen=True)
 class Hang:
-    """A rank that made no progress for longer than the hang timeout."""
+    """The rank that held up a job that made no progress for longer than the hang timeout."""
 
     rank: int
     local_rank: int
-    idle: float
+    idle: float  # the job made no progress for this long (seconds)
     timeout: float
     last_lines: tuple[str, ...] = ()
+    stack: tuple[str, ...] = ()  # the rank's main thread, most recent call first (faulthandler's lines)
+    waiting: tuple[int, ...] = ()  # ranks seen waiting for it in a collective
 
 
 @dataclass(frozen=True)

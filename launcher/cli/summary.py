@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from launcher.hints import known_error_hints
-from launcher.result import RunResult
+from launcher.result import Hang, RunResult
 
 
 def report(result: RunResult, out: TextIO) -> None:
@@ -26,15 +26,13 @@ def report(result: RunResult, out: TextIO) -> None:
         return
     lines = []
     if result.hang is not None:
-        hang = result.hang
-        lines.append(f"launcher: job stopped: rank {hang.rank} (local {hang.local_rank}) made no progress for "
-                     f"{hang.idle:.1f} s (hang timeout {hang.timeout:g} s); every rank's stacks are above")
-        lines += [f"[rank{hang.rank}]: {line}" for line in hang.last_lines[-10:]]
+        lines += _hang_lines(result.hang)
     else:
         lines.append(f"launcher: job failed: {root.describe()} at {_clock(root.timestamp)}")
     if root.traceback:
         lines += [f"launcher: root cause traceback (rank {root.rank}):", root.traceback.rstrip()]
-    traceback_lines = {line.strip() for line in (root.traceback or "").splitlines()}
+    # Shown already: the traceback, and the message of a ``sys.exit("message")`` (Python printed it too).
+    traceback_lines = {line.strip() for line in (root.traceback or root.message or "").splitlines()}
     output = [line for line in _excerpt(root.last_lines) if line.strip() not in traceback_lines]
     if output and result.hang is None:
         lines.append(f"launcher: last output of rank {root.rank}:")
@@ -42,15 +40,35 @@ def report(result: RunResult, out: TextIO) -> None:
     hint = known_error_hints("\n".join([root.message or "", root.traceback or "", *root.last_lines]))
     if hint:
         lines.append(f"launcher: fix: {hint}")
-    lines += [f"launcher: then: {other.describe()}" for other in result.failures if other is not root]
+    # After a hang every rank was stopped, the one named included: list them all.
+    lines += [f"launcher: then: {other.describe()}" for other in result.failures
+              if other is not root or result.hang is not None]
     if result.log_dir:
         lines.append(f"launcher: per-rank logs in {result.log_dir}")
     print("\n".join(lines), file=out, flush=True)
 
 
+def _hang_lines(hang: Hang) -> list[str]:
+    """Which rank held up the job and why the launcher thinks so, where it was, and its last output."""
+    who = f"rank {hang.rank} (local {hang.local_rank})"
+    idle = f"{hang.idle:.1f} s (hang timeout {hang.timeout:g} s); every rank's stacks are above"
+    if hang.waiting:
+        others = f"rank{'s' if len(hang.waiting) > 1 else ''} {', '.join(map(str, hang.waiting))}"
+        lines = [f"launcher: job stopped: {who} is holding up the others ({others} waiting in a collective): "
+                 f"the job made no progress for {idle}"]
+    else:
+        lines = [f"launcher: job stopped: {who} made no progress for {idle}"]
+    stack = _excerpt(hang.stack)
+    if stack:
+        lines.append(f"launcher: rank {hang.rank}'s main thread (most recent call first):")
+        lines += [f"  {line.strip()}" for line in stack]
+    lines += [f"[rank{hang.rank}]: {line}" for line in hang.last_lines[-10:]]
+    return lines
+
+
 # Frames of the machinery between the worker process and the user's code, in crash dumps.
-_MACHINERY = ("launcher/bootstrap.py", "torch/distributed/elastic/", "torch/multiprocessing/", "multiprocessing/",
-              'File "<string>"', "Extension modules:")
+_MACHINERY = ("launcher/bootstrap.py", "launcher/compat/", "torch/distributed/elastic/", "torch/multiprocessing/",
+              "multiprocessing/", 'File "<string>"', "Extension modules:")
 
 
 def _excerpt(lines: Sequence[str]) -> list[str]:

@@ -6,7 +6,8 @@ Subclassed, not copied. What changes:
   plan's grace period, then SIGKILL to every group (DataLoader workers included); a second signal
   to the launcher skips the grace period; every failed rank is reported, not only the first;
 - the hang watchdog: a rank without progress (output, ``ctx.step()``, loader iterations) for the
-  timeout gets every rank's stacks dumped (SIGUSR1 → faulthandler) and the job stopped;
+  timeout gets every rank's stacks dumped (SIGUSR1 → faulthandler → the rank's stacks file) and shown,
+  the rank the others wait for named (``stacks.py``), and the job stopped;
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
   with FIFOs that route worker output through the launcher (``output.py``).
 What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
@@ -20,6 +21,7 @@ import contextlib
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,13 +34,15 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher import trace
 from launcher.compat import elastic
-from launcher.plan.model import HangPlan
-from launcher.protocol import PROGRESS_FILE
+from launcher.plan.model import HangPlan, OutputPlan
+from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.supervise.failures import process_failure
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
+from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack
 
 RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
+STACKS_LIMIT = 3.0  # seconds: the longest wait for every rank's stacks
 
 
 class WorkerWatcher(Protocol):
@@ -71,14 +75,17 @@ class RunLogsSpecs(DefaultLogsSpecs):
 
 @dataclass(frozen=True)
 class HangReport:
-    local_rank: int
+    local_rank: int  # the rank that holds up the job (see ``stacks.holding_up``)
     rank: int
-    idle: float  # seconds since the rank's last progress (or since start)
+    idle: float  # seconds since the last progress of the rank the watchdog first found idle (or since start)
+    stack: tuple[str, ...] = ()  # the main thread's frames of the rank named, most recent call first
+    waiting: tuple[int, ...] = ()  # global ranks whose stacks showed them waiting in a collective
 
 
 class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
                  router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
+                 output: OutputPlan | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
                  **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
@@ -89,11 +96,13 @@ class LauncherAgent(LocalElasticAgent):
         self._router = router
         self._watcher = watcher
         self._hang = hang
+        self._output = output
         self._on_restart = on_restart
         self._attempt_started = time.time()
         self._last_failures: dict[int, ProcessFailure] = {}
         self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
         self.stopped_ranks: set[tuple[int, int]] = set()  # (attempt, local rank) stopped by the launcher
+        self.stop_times: dict[int, float] = {}  # attempt → when the launcher began to stop its workers
         self.hang_report: HangReport | None = None
 
     @property
@@ -159,14 +168,19 @@ class LauncherAgent(LocalElasticAgent):
             if process.exitcode is not None:
                 self.exit_times.setdefault((self.attempt(), local_rank), now)
 
+    def _rank_file(self, local_rank: int, name: str) -> str | None:
+        """A file in the rank's folder, next to its error file (``launcher.protocol``)."""
+        error_file = self._logs.error_files.get(local_rank)
+        return os.path.join(os.path.dirname(error_file), name) if error_file else None
+
     def _last_progress(self, local_rank: int) -> float | None:
         times = []
         if self._router is not None and (output := self._router.last_output(local_rank)) is not None:
             times.append(output)
-        error_file = self._logs.error_files.get(local_rank)
-        if error_file:  # the progress file is in the same folder (launcher.protocol)
+        progress_file = self._rank_file(local_rank, PROGRESS_FILE)
+        if progress_file:
             with contextlib.suppress(OSError):
-                times.append(os.stat(os.path.join(os.path.dirname(error_file), PROGRESS_FILE)).st_mtime)
+                times.append(os.stat(progress_file).st_mtime)
         return max(times, default=None)
 
     def _hung_rank(self, worker_group: WorkerGroup, processes: list[Any]) -> HangReport | None:
@@ -210,6 +224,7 @@ class LauncherAgent(LocalElasticAgent):
         """One rank failed: stop the others now, and report every rank that did not succeed."""
         assert self._pcontext is not None
         still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
+        self.stop_times.setdefault(self.attempt(), time.time())  # a rank that raised before this failed on its own
         self._stop_processes(processes, signal.SIGTERM)
         self._note_exits(processes)
         self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
@@ -222,18 +237,40 @@ class LauncherAgent(LocalElasticAgent):
         return RunResult(state=WorkerState.FAILED, failures=failures)
 
     def _stop_hung(self, worker_group: WorkerGroup, processes: list[Any], hung: HangReport) -> RunResult:
-        """Dump every rank's stacks, then stop the job as failed."""
-        usr1 = getattr(signal, "SIGUSR1", None)
-        asked = time.time()
-        alive = [i for i, p in enumerate(processes) if p.exitcode is None]
-        if usr1 is not None:
-            for local_rank in alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(processes[local_rank].pid, usr1)
-            if self._router is not None:
-                self._router.settle(alive, since=asked)
-        self.hang_report = hung
+        """Dump and show every rank's stacks, name the rank that holds up the others, stop the job as failed."""
+        dumps = self._dump_stacks(processes)
+        ranks = {w.local_rank: w.global_rank for w in worker_group.workers}
+        for local_rank, (_, dump) in sorted(dumps.items()):
+            if dump and self._output is not None and _stderr_on_console(self._output, local_rank):
+                with contextlib.suppress(OSError, ValueError):  # a console that went away
+                    print(console_lines(ranks[local_rank], dump), end="", file=sys.stderr, flush=True)
+        main_stacks = {local_rank: main_thread_stack(dump, main) for local_rank, (main, dump) in dumps.items()}
+        progress = {local_rank: self._last_progress(local_rank) or self._attempt_started for local_rank in dumps}
+        blame = holding_up(hung.local_rank, main_stacks, progress)
+        self.hang_report = HangReport(blame.local_rank, ranks[blame.local_rank], hung.idle,
+                                      main_stacks.get(blame.local_rank, ()), tuple(ranks[i] for i in blame.waiting))
         return self._fail_fast(worker_group, processes)
+
+    def _dump_stacks(self, processes: list[Any]) -> dict[int, tuple[int | None, str]]:
+        """SIGUSR1 to every live rank; what each then wrote to its stacks file, with its main thread's ident."""
+        usr1 = getattr(signal, "SIGUSR1", None)
+        files = {i: path for i, p in enumerate(processes)
+                 if p.exitcode is None and (path := self._rank_file(i, STACKS_FILE)) and os.path.exists(path)}
+        if usr1 is None or not files:
+            return {}
+        before = {i: os.path.getsize(path) for i, path in files.items()}
+        for i in files:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(processes[i].pid, usr1)
+        # faulthandler writes from its signal handler, at once: wait until every rank wrote and none still does.
+        seen, deadline = dict(before), time.monotonic() + STACKS_LIMIT
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = {i: _size(path) for i, path in files.items()}
+            if now == seen and all(now[i] > before[i] for i in files):
+                break
+            seen = now
+        return {i: _read_stacks(path, before[i]) for i, path in files.items()}
 
     def _stop_workers(self, worker_group: WorkerGroup) -> None:
         if not self._own_monitoring:
@@ -255,3 +292,26 @@ class LauncherAgent(LocalElasticAgent):
                   if (attempt, failure.local_rank) not in self.stopped_ranks}  # not those the launcher stopped
         self._on_restart(attempt + 1, causes or self._last_failures)
         super()._restart_workers(worker_group)
+
+def _stderr_on_console(output: OutputPlan, local_rank: int) -> bool:
+    """Whether the rank's stderr is shown on the console (``--local-ranks-filter``, ``--redirects``)."""
+    shown = output.console_ranks is None or local_rank in output.console_ranks
+    return shown and (local_rank, "stderr") not in output.hidden
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+def _read_stacks(path: str, since: int) -> tuple[int | None, str]:
+    """The main thread named on a stacks file's first line, and what was written after ``since`` bytes."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.readline().decode("utf-8", "replace")
+            handle.seek(since)
+            return main_thread_ident(header), handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None, ""

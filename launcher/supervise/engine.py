@@ -114,6 +114,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         router=router,
         watcher=watcher,
         hang=None if missing else plan.hang,
+        output=plan.output,
         own_monitoring=not missing,
         on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
         start_method=plan.start.method,
@@ -148,11 +149,13 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         stopped={rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in failed.items()},
         exit_times={rank: t for rank, f in failed.items() if (t := agent.exit_times.get((restarts, f.local_rank)))},
         last_lines={rank: lines(f.local_rank) for rank, f in failed.items()},
+        stop_began=agent.stop_times.get(restarts),
     )
     hang = None
     if agent.hang_report is not None and plan.hang is not None:
         report = agent.hang_report
-        hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank))
+        hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank),
+                    report.stack, report.waiting)
     return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir)
 
 

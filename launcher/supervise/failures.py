@@ -2,7 +2,9 @@
 
 The root cause is the first failure in time among the ranks that were not
 stopped by the launcher; a rank's time is when it raised (its error file, see
-``launcher.protocol``), else when its exit was seen. Imports torch only for types.
+``launcher.protocol``), else when its exit was seen. A rank the launcher
+stopped that had raised its own exception before the stop began failed on
+its own. Imports torch only for types.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from launcher.hostinfo import hostname
 from launcher.protocol import RaisedError, read_error_file
 from launcher.result import RankFailure
+from launcher.supervise.stacks import raised_in_collective
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -25,25 +28,28 @@ def rank_failures(
     stopped: Mapping[int, bool],
     exit_times: Mapping[int, float],
     last_lines: Mapping[int, tuple[str, ...]],
+    stop_began: float | None,
 ) -> tuple[RankFailure, ...]:
     """Every failed rank, earliest first. ``stopped``, ``exit_times`` and ``last_lines`` are by global rank.
 
-    A rank the launcher stopped that had raised before the first rank that made
-    the launcher stop the job was failing on its own (the bootstrap exits 1
-    after writing its error file, and the stop caught it on its way out): it
-    counts as a failure of its own, not as a consequence.
+    A rank the launcher stopped that had raised before the launcher's stop
+    signal (``stop_began``, wall clock; None: no stop) was failing on its own
+    (the bootstrap exits 1 after writing its error file, and the stop caught
+    it on its way out, or a moment before): it counts as a failure of its
+    own, not as a consequence. Unless its exception came out of a collective
+    (gloo's 'Connection closed by peer'): that is the failure of the rank it
+    waited for, seen from its side, often raised before the launcher even saw
+    that rank end (a segfaulted rank has no raise time to compare with).
     """
     raised = {rank: read_error_file(f.error_file_data) for rank, f in failures.items()}
-    first_raise = min((error.time for rank, error in raised.items() if not stopped[rank] and error.time is not None),
-                      default=None)
     found = (_to_rank_failure(rank, failure, raised[rank], exit_times.get(rank), stopped[rank],
-                              last_lines.get(rank, ()), first_raise)
+                              last_lines.get(rank, ()), stop_began)
              for rank, failure in failures.items())
     return tuple(sorted(found, key=lambda f: f.timestamp))
 
 
 def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, seen_at: float | None, stopped: bool,
-                     last_lines: tuple[str, ...], first_raise: float | None) -> RankFailure:
+                     last_lines: tuple[str, ...], stop_began: float | None) -> RankFailure:
     exitcode: int | None = failure.exitcode
     signal_name = None
     if exitcode is not None and exitcode < 0:
@@ -52,7 +58,8 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
         except ValueError:
             signal_name = f"signal {-exitcode}"
         exitcode = None
-    if stopped and raised.time is not None and first_raise is not None and raised.time < first_raise:
+    own = raised.time is not None and stop_began is not None and raised.time < stop_began
+    if stopped and own and not raised_in_collective(raised.traceback or ""):
         exitcode, signal_name, stopped = 1, None, False
     return RankFailure(
         rank=rank,

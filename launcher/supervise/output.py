@@ -24,7 +24,6 @@ import selectors
 import sys
 import threading
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -102,18 +101,6 @@ class OutputRouter:
     def last_output(self, local_rank: int) -> float | None:
         """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
         return self._last_output.get(local_rank)
-
-    def settle(self, ranks: Collection[int], since: float, quiet: float = 0.3, limit: float = 3.0) -> None:
-        """Wait until each of ``ranks`` wrote something after ``since`` and then went quiet for ``quiet`` s.
-
-        Used after asking every rank for its stacks; ``limit`` bounds the wait.
-        """
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            times = [self._last_output.get(rank, 0.0) for rank in ranks]
-            if all(t > since for t in times) and time.time() - max(times, default=0.0) >= quiet:
-                return
-            time.sleep(0.05)
 
     def close(self) -> None:
         """Drain what is left, close every FIFO and file, stop the loop."""
