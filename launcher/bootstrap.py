@@ -115,7 +115,8 @@ def _report_failure(error: BaseException, when: float) -> None:
     """Print the traceback on the rank's stderr and write TORCHELASTIC_ERROR_FILE (``launcher.protocol``)."""
     text = user_traceback(error)
     sys.stderr.write(text)
-    _write_error_file(RaisedError(f"{type(error).__name__}: {error}", text, when))
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__  # as a traceback ends
+    _write_error_file(RaisedError(message, text, when))
 
 
 def _report_exit_message(message: str, when: float) -> None:
