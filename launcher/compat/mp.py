@@ -19,8 +19,14 @@ What the launcher uses, and the tested path it falls back to where ``probe()`` f
 - The launcher stops the server when the run ends (``stop_forkserver``: its pid and
   ``_stop``) and runs multiprocessing's exit function before ``os._exit``
   (``run_exit_function``). Fallback: the interpreter's normal shutdown (slower).
-- A short folder for the server's socket when TMPDIR is long (``use_temp_dir``:
-  ``current_process()._config["tempdir"]``). Fallback: multiprocessing's own choice.
+- The resource tracker starts in a process group of its own (``start_resource_tracker``: the
+  tracker's ``util.spawnv_passfds`` is replaced for that call), so that a SIGKILL of the
+  launcher's group leaves it alive to remove the semaphores of the processes killed with
+  it. Fallback: it starts in the launcher's group (``problems.tracker_group``).
+- The server's socket folder is the launcher's own, made before the server starts (under /tmp
+  when TMPDIR is too long for a socket path), so that the reaper knows it from the start and the
+  launcher removes it when it stops the server (``use_temp_dir``: ``current_process()._config["tempdir"]``).
+  Fallback: multiprocessing's own choice, made when the server starts and removed at exit.
 
 Standard library only: the launcher probes before it plans, without torch.
 """
@@ -32,6 +38,9 @@ import contextlib
 import functools
 import os
 import signal
+import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import forkserver, process, resource_tracker, util
 from typing import Any
@@ -46,6 +55,7 @@ class Problems:
     server_pipe: str | None = None
     server_control: str | None = None
     temp_dir: str | None = None
+    tracker_group: str | None = None
 
     def notes(self) -> tuple[str, ...]:
         """One line per missing feature and its fallback, for the plan."""
@@ -55,6 +65,7 @@ class Problems:
             "server_pipe": "only the reaper stops workers whose launcher died",
             "server_control": "the launcher exits through the interpreter's normal shutdown",
             "temp_dir": "a long TMPDIR is used as it is",
+            "tracker_group": "a SIGKILL of the launcher's process group may leave semaphores in /dev/shm",
         }
         return tuple(f"{problem}: {fallbacks[name]}" for name, problem in vars(self).items() if problem)
 
@@ -82,7 +93,38 @@ def probe() -> Problems:
         server_pipe=server_problem,
         server_control=server_problem or _missing(util, ("_exit_function",), "multiprocessing.util"),
         temp_dir=None if isinstance(config, dict) else "multiprocessing's process has no _config",
+        tracker_group=_missing(util, ("spawnv_passfds",), "multiprocessing.util"),
     )
+
+
+# -- the launcher ------------------------------------------------------------------------------------
+
+_trackers: list[subprocess.Popen[bytes]] = []  # kept: a collected running Popen would be reaped by subprocess
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, in a process group of its own (a session on 3.10).
+
+    Out of the launcher's group, it outlives a SIGKILL of that group and removes
+    what the processes killed with it registered (their semaphores in /dev/shm).
+    """
+    if probe().tracker_group is not None:
+        resource_tracker.ensure_running()
+        return
+
+    def spawn_in_own_group(path: Any, args: Any, passfds: Sequence[int]) -> int:  # as util.spawnv_passfds
+        own_group: dict[str, Any] = (
+            {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True})
+        tracker = subprocess.Popen(args, executable=path, pass_fds=sorted(passfds), **own_group)
+        _trackers.append(tracker)
+        return tracker.pid
+
+    spawn = util.spawnv_passfds
+    util.spawnv_passfds = spawn_in_own_group  # what ResourceTracker.ensure_running calls
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        util.spawnv_passfds = spawn
 
 
 # -- the agent, forked from the server --------------------------------------------------------------
@@ -101,6 +143,15 @@ def use_parent_server() -> None:
     if server._forkserver_address is None or server._forkserver_alive_fd is None:
         raise RuntimeError("this process was not forked by the launcher's forkserver")
     server.ensure_running = resource_tracker.ensure_running
+    _parent_server.append(os.getppid())
+
+
+_parent_server: list[int] = []  # set by use_parent_server
+
+
+def parent_server_pid() -> int | None:
+    """In a process ``use_parent_server`` set up: the server that forked it (and forks its workers); else None."""
+    return _parent_server[-1] if _parent_server else None
 
 
 # -- workers forked from the server ------------------------------------------------------------------
@@ -168,8 +219,9 @@ def temp_dir_chosen() -> bool:
     return not isinstance(config, dict) or config.get("tempdir") is not None
 
 
-def use_temp_dir(folder: str) -> bool:
-    """Make ``folder`` multiprocessing's temp dir; False where this Python does not allow it."""
+def use_temp_dir(folder: str | None) -> bool:
+    """Make ``folder`` multiprocessing's temp dir (None: it makes a new one when next needed); False where this
+    Python does not allow it."""
     if probe().temp_dir is not None:
         return False
     process.current_process()._config["tempdir"] = folder  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ CPython the machine has can run it (``test_mp.py`` runs it on 3.10-3.13). It
 prints one line per check and exits 1 if any failed.
 
 - probe: ``mp.probe()`` finds nothing missing on a supported Python.
+- the resource tracker: ``start_resource_tracker()`` starts it leading a process group of its own.
 - mechanism: with real processes, as the launcher uses them. A forkserver starts
   (its preload imports this script as tests.unit.compat.mp_checks, which registers an atexit handler there, as
   torch does in the launcher's server); a child forked from it
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
-from multiprocessing import forkserver, process, util
+from multiprocessing import forkserver, process, resource_tracker, util
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -102,6 +103,7 @@ def _agent_like(channel: Connection) -> None:
         report["state_before"] = (server._forkserver_address is not None, server._forkserver_alive_fd is not None,
                                   server._forkserver_pid)
         mp.use_parent_server()
+        report["parent_server"] = (mp.parent_server_pid(), os.getppid())
         context = multiprocessing.get_context("forkserver")
         ours, theirs = context.Pipe()
         grandchild = context.Process(target=_grandchild, args=(theirs,))
@@ -147,6 +149,18 @@ def check_probe() -> None:
     expect(problems.notes() == (), f"no notes expected, got {problems.notes()}")
 
 
+def check_tracker_in_own_group() -> None:
+    mp.start_resource_tracker()
+    pid = resource_tracker._resource_tracker._pid  # type: ignore[attr-defined]
+    expect(pid is not None and os.getpgid(pid) == pid, f"the tracker ({pid}) should lead a process group")
+    expect(os.getpgid(pid) != os.getpgid(0), "the tracker should not be in this process's group")
+
+
+def check_tracker_group_missing() -> None:
+    with faked(util, "spawnv_passfds"):
+        only(mp.probe(), "tracker_group")
+
+
 def check_use_parent_server_outside_a_server_child() -> None:
     expect(mp.forkserver_pid() is None, "no forkserver should run yet")
     try:
@@ -177,6 +191,8 @@ def check_mechanism(log_path: str) -> None:
                f"a forkserver child should have the server's address and pipe but no pid: {report['state_before']}")
         print(f"ok    forkserver child {report['pid']} of server {server_pid}: address and pipe, no pid")
 
+        expect(report["parent_server"] == (server_pid, server_pid),
+               f"parent_server_pid() and the parent should be the server {server_pid}: {report['parent_server']}")
         grand = report["grandchild"]
         expect(grand is not None, "the grandchild sent nothing back")
         expect(report["grandchild_exitcode"] == 0, f"the grandchild exited with {report['grandchild_exitcode']}")
@@ -373,6 +389,7 @@ def main() -> int:
     os.environ[LOG_VARIABLE] = log_path
     checks: list[tuple[str, Callable[[], None]]] = [
         ("probe: nothing missing", check_probe),
+        ("the resource tracker starts in a process group of its own", check_tracker_in_own_group),
         ("use_parent_server refuses outside a forkserver child", check_use_parent_server_outside_a_server_child),
         ("mechanism", lambda: check_mechanism(log_path)),
         ("plan baseline: agent forked from the server", check_plan_baseline),
@@ -380,6 +397,7 @@ def main() -> int:
         ("fallback: no atexit._clear/_run_exitfuncs spawns the workers", check_atexit_missing),
         ("fallback: missing server internals", check_server_internals_missing),
         ("fallback: no multiprocessing temp dir config", check_temp_dir_missing),
+        ("fallback: no util.spawnv_passfds to start the tracker with", check_tracker_group_missing),
         ("everything restored", check_restored),
         ("run_exit_function runs multiprocessing's finalizers", check_exit_function),
     ]

@@ -40,6 +40,7 @@ FALLBACKS = {
     "server_pipe": "only the reaper stops workers whose launcher died",
     "server_control": "the launcher exits through the interpreter's normal shutdown",
     "temp_dir": "a long TMPDIR is used as it is",
+    "tracker_group": "a SIGKILL of the launcher's process group may leave semaphores in /dev/shm",
 }
 
 
