@@ -119,13 +119,12 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path, run_env):
 
 
 @pytest.mark.parametrize("start_method", ["auto", "spawn"])
-def test_an_error_inside_the_agent_ends_the_run(start_method, tmp_path, launcher):
-    """With the check skipped, the log dir cannot be made: the agent's error is shown, nothing is left."""
+def test_a_log_dir_that_cannot_be_made_at_launch_is_one_line(start_method, tmp_path, launcher):
+    """With the check skipped, the run folder cannot be made: one line, exit 2, the target never runs."""
     (tmp_path / "t.py").write_text("print('should never run')\n")
     (tmp_path / "afile").write_text("not a folder\n")
     ran = launcher(["--skip-check", "paths", "--start-method", start_method, "--log-dir", "afile/logs", "t.py"],
                    cwd=tmp_path, timeout=30)
-    assert ran.returncode == 1, ran.stderr
-    assert "NotADirectoryError" in ran.stderr and "should never run" not in ran.stdout
-    if start_method == "auto":
-        assert "the launcher's agent process failed" in ran.stderr
+    assert ran.returncode == 2, ran.stderr
+    assert "logs.dir: cannot create a run folder in afile/logs" in ran.stderr and "Traceback" not in ran.stderr
+    assert "should never run" not in ran.stdout
