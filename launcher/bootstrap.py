@@ -52,6 +52,7 @@ def run_worker(payload: WorkerPayload) -> Any:
     fresh_signal_dispositions()
     _own_process_group()
     _die_with_parent()
+    _keep_launch_fds_from_exec()
     if payload.start_method != "spawn":
         mp.clear_inherited_atexit()  # handlers inherited from the server belong to the server
     if payload.start_method == "forkserver":
@@ -275,6 +276,24 @@ def _own_process_group() -> None:
     if hasattr(os, "setpgid"):
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+
+
+def _keep_launch_fds_from_exec() -> None:
+    """What this rank execs (``os.system("daemon &")``, ``os.execv``) does not inherit the fds multiprocessing gave it.
+
+    Under spawn, one is the write end of the pipe whose closing tells the agent that
+    this rank exited: a daemon the rank left holding it would keep the job waiting
+    for a rank long gone. This process keeps them all. Linux (/proc) and macOS (/dev/fd).
+    """
+    folder = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        fds = [int(name) for name in os.listdir(folder)]
+    except (OSError, ValueError):
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):  # the listing's own fd, closed by now
+            if fd > 2 and os.get_inheritable(fd):
+                os.set_inheritable(fd, False)
 
 
 def _connect_output(folder: str) -> None:

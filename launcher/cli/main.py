@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from launcher.cli.flags import ParsedFlags
     from launcher.plan.model import LaunchPlan
     from launcher.preflight.findings import Finding
+    from launcher.supervise.reaper import Reaper
 
 trace.mark("launcher: launcher.cli imported")
 
@@ -41,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
-    """Flags → job → plan → static preflight; with ``launching``, the worker server starts on the way."""
+def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
+    """Flags → job → plan → static preflight; with ``launching``, the launch's helpers start on the way."""
     from launcher.cli.flags import parse_flags
 
     trace.mark("launcher: prepare start")
@@ -52,10 +53,8 @@ def prepare(args: list[str], launching: bool = False) -> tuple[ParsedFlags, Laun
 
         build_parser().print_usage(sys.stderr)
         raise LauncherError("no target given", "name a script, -m module, module:function or a .yaml job file")
-    if launching and not flags.dry_run:
-        from launcher.supervise.server import start_worker_server_early
-
-        start_worker_server_early(str(flags.job.values.get("world.start_method", ("auto", ""))[0]))
+    if launching is not None and not flags.dry_run:
+        launching.start(str(flags.job.values.get("world.start_method", ("auto", ""))[0]))
     from launcher.clusters import detect  # imported after the server started: its start overlaps them
     from launcher.config.job import load_job
     from launcher.hostinfo import host_facts
@@ -90,16 +89,44 @@ def _bench_data(args: list[str]) -> int:
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data}
 
 
+class Helpers:
+    """A launch's own processes, started as soon as the flags say that it will happen: the reaper, then the server."""
+
+    def __init__(self) -> None:
+        self.reaper: Reaper | None = None
+
+    def start(self, requested_method: str) -> None:
+        import tempfile
+
+        from launcher.supervise.reaper import Reaper
+        from launcher.supervise.server import start_worker_server_early
+
+        tempfile.gettempdir()  # its first call probes TMPDIR with a file the reaper cannot know of: first, then
+        trace.mark("launcher: start reaper")
+        self.reaper = Reaper()  # first: it outlives a SIGKILL of this process group and cleans up after it
+        start_worker_server_early(requested_method, self.reaper)
+
+    def stop(self) -> None:
+        """Nothing may outlive a launch, one that happened or not: not the server, its folder, the reaper."""
+        server = sys.modules.get("launcher.supervise.server")
+        if server is not None:
+            server.stop_worker_server()
+        if self.reaper is not None:
+            self.reaper.close()
+            self.reaper = None
+
+
 def _launch(args: list[str]) -> int:
+    helpers = Helpers()
     try:
-        flags, plan, findings = prepare(args, launching=True)
+        flags, plan, findings = prepare(args, helpers)
         from launcher.preflight.findings import preflight_error
 
         error = preflight_error(findings)
         if error is not None:
             raise error
     except BaseException:
-        _stop_early_server()
+        helpers.stop()
         raise
     for finding in findings:
         if finding.status == "warn":
@@ -113,16 +140,12 @@ def _launch(args: list[str]) -> int:
     from launcher.cli.summary import report
     from launcher.supervise.run import run_plan
 
-    result = run_plan(plan)
+    try:
+        result = run_plan(plan, helpers.reaper)
+    finally:
+        helpers.stop()
     report(result, sys.stderr)
     return result.exit_code
-
-
-def _stop_early_server() -> None:
-    """Nothing may outlive a launch that does not happen: not even the server started early."""
-    server = sys.modules.get("launcher.supervise.server")
-    if server is not None:
-        server.stop_worker_server()
 
 
 def entry() -> NoReturn:

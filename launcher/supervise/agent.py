@@ -8,6 +8,8 @@ Subclassed, not copied. What changes:
 - the hang watchdog: a rank without progress (output, ``ctx.step()``, loader iterations) for the
   timeout gets every rank's stacks dumped (SIGUSR1 → faulthandler → the rank's stacks file) and shown,
   the rank the others wait for named (``stacks.py``), and the job stopped;
+- after every attempt, what its ranks left running outside their process groups is stopped too
+  (``descendants.Strays``: a daemon a rank started);
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
   with FIFOs that route worker output through the launcher (``output.py``).
 What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
@@ -36,6 +38,7 @@ from launcher import trace
 from launcher.compat import elastic
 from launcher.plan.model import HangPlan, OutputPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
+from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import process_failure
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
@@ -87,6 +90,7 @@ class LauncherAgent(LocalElasticAgent):
                  router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
                  output: OutputPlan | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
+                 strays: Strays | None = None,
                  **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._own_monitoring = own_monitoring
@@ -98,6 +102,7 @@ class LauncherAgent(LocalElasticAgent):
         self._hang = hang
         self._output = output
         self._on_restart = on_restart
+        self._strays = strays  # stopped after every attempt: what its ranks left running
         self._attempt_started = time.time()
         self._last_failures: dict[int, ProcessFailure] = {}
         self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
@@ -281,10 +286,12 @@ class LauncherAgent(LocalElasticAgent):
     def _shutdown(self, death_sig: signal.Signals = signal.SIGTERM, timeout: float | None = None) -> None:
         if not self._own_monitoring:
             super()._shutdown(death_sig, self._grace_period)  # type: ignore[arg-type]
-            return
-        if self._pcontext is not None:
-            self._stop_processes(self._processes(), signal.SIGTERM)
-        super()._shutdown(death_sig, 0)  # type: ignore[arg-type]  # nothing is left to wait for
+        else:
+            if self._pcontext is not None:
+                self._stop_processes(self._processes(), signal.SIGTERM)
+            super()._shutdown(death_sig, 0)  # type: ignore[arg-type]  # nothing is left to wait for
+        if self._strays is not None:  # the workers are gone: what they started and left running goes too
+            self._strays.stop()
 
     def _restart_workers(self, worker_group: WorkerGroup) -> None:
         attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed

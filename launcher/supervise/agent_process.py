@@ -8,10 +8,15 @@ copy of torch (about 150 MiB), and it starts with a fork instead of an import.
 
 Launcher side: ``run_in_server``. Agent side: ``host_agent``. Messages on
 their pipe, agent to launcher: ``("pids", [pid, ...])`` as workers start (the
-launcher passes them to the reaper), then ``("result", RunResult)``,
+launcher stops them itself if the agent dies), then ``("result", RunResult)``,
 ``("error", LauncherError)`` or ``("crash", traceback text)``. The launcher forwards the plan's stop signals to
 the agent, which leads its own process group: a Ctrl-C in the terminal reaches
 the launcher only, and the agent sees each signal once.
+
+When the launcher is gone (its process group was SIGKILLed and the server, the agent's
+parent, with it: Linux then signals the agent; or the reaper says so; or the pipe
+broke), the agent stops its workers as after SIGTERM and exits without a word: nobody
+reads its output or its result any more.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from launcher.compat import mp
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
 from launcher.result import RunResult
-from launcher.supervise.reaper import KILL, Reaper, signal_group
+from launcher.supervise.descendants import Strays, signal_when_parent_dies
+from launcher.supervise.reaper import KILL, LAUNCHER_GONE, Reaper, signal_group
 
 AGENT_PROCESS_NAME = "launcher-agent"
 
@@ -52,9 +58,9 @@ def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
         theirs.close()
         assert process.pid is not None  # started
         pids.append(process.pid)
-        reaper.watch(pids)  # if the launcher dies, the reaper stops the agent with the workers
+        reaper.watch_agent(process.pid, plan.stop.grace_period)  # stopped by the reaper if this process dies
         forwarder.forward_to(process.pid)
-        message = _receive(ours, reaper, pids)
+        message = _receive(ours, pids)
         process.join()
     ours.close()
     trace.mark("launcher: agent process end")
@@ -68,14 +74,17 @@ def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
         raise value
     for pid in pids:  # the agent could not stop what it started; these groups were running moments ago
         signal_group(pid, KILL)
+    server = mp.forkserver_pid()
+    if server is not None:  # and what the ranks left outside their groups, re-parented to the server
+        Strays(server, spare=()).stop()
     if kind == "died" and forwarder.received and process.exitcode == -forwarder.received[-1]:
         return RunResult(interrupted_by=signal.Signals(forwarder.received[-1]).name)
     detail = f":\n{value}" if kind == "crash" else f" with exit code {process.exitcode}, before it reported"
     raise RuntimeError(f"the launcher's agent process failed{detail}")
 
 
-def _receive(channel: Connection, reaper: Reaper, pids: list[int]) -> tuple[str, Any] | None:
-    """Pass worker pids to the reaper until the final message; None if the agent died first."""
+def _receive(channel: Connection, pids: list[int]) -> tuple[str, Any] | None:
+    """Note worker pids until the final message; None if the agent died first."""
     while True:
         try:
             kind, value = pickle.loads(channel.recv_bytes())
@@ -84,7 +93,6 @@ def _receive(channel: Connection, reaper: Reaper, pids: list[int]) -> tuple[str,
         if kind != "pids":
             return kind, value
         pids.extend(value)
-        reaper.watch(value)
 
 
 class _Forwarder:
@@ -125,14 +133,22 @@ def _numbers(names: tuple[str, ...]) -> list[int]:
     return [int(getattr(signal, name)) for name in names if hasattr(signal, name)]
 
 
+class LauncherGone(Exception):
+    """The launcher's end of the pipe is closed: it died. Raised out of elastic's run(), which stops the workers."""
+
+
 class _ChannelWatcher:
-    """The agent's side of ``WorkerWatcher``: worker pids go to the launcher, which feeds the reaper."""
+    """The agent's side of ``WorkerWatcher``: worker pids go to the launcher."""
 
     def __init__(self, channel: Connection) -> None:
         self._channel = channel
 
     def watch(self, pids: list[int]) -> None:
-        send(self._channel, ("pids", pids))
+        try:
+            send(self._channel, ("pids", pids))
+        except OSError:  # BrokenPipeError, ConnectionResetError
+            _silence()
+            raise LauncherGone from None
 
 
 def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
@@ -148,16 +164,25 @@ def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
         os.setpgid(0, 0)
     for number in _numbers(plan.stop.signals):  # as elastic's own handler does once the workers start
         signal.signal(number, _raise_signal_exception)
+    if LAUNCHER_GONE is not None:
+        signal.signal(LAUNCHER_GONE, _launcher_gone)
+        signal_when_parent_dies(LAUNCHER_GONE)  # the server: it dies with the launcher's process group
     message: tuple[str, Any]
     try:
         message = ("result", run_agent(plan, log_dir, _ChannelWatcher(channel)))
+    except LauncherGone:  # the workers were stopped on the way out of elastic's run()
+        return
     except SignalException as stop:  # before elastic's handlers were in place
         message = ("result", RunResult(interrupted_by=signal.Signals(stop.sigval).name))
     except LauncherError as error:
         message = ("error", error)
     except Exception:  # our bug, or the machine's: the launcher shows it and stops the workers
         message = ("crash", traceback.format_exc())
-    send(channel, message)
+    _gone.append(True)  # from here on that signal only silences this process
+    try:
+        send(channel, message)
+    except OSError:  # BrokenPipeError, ConnectionResetError: the launcher is gone, nobody to tell
+        _silence()
     channel.close()
     trace.mark("agent: host_agent end")
 
@@ -170,6 +195,31 @@ def send(channel: Connection, message: tuple[str, Any]) -> None:
     exited by then.
     """
     channel.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+_gone: list[bool] = []  # not empty once the launcher is known gone, or the result is on its way
+
+
+def _launcher_gone(_number: int, _frame: FrameType | None) -> None:
+    """The launcher died: stop the workers as after SIGTERM, quietly (once; later, only quietly)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    _silence()
+    if not _gone:
+        _gone.append(True)
+        raise SignalException(f"process {os.getpid()}: the launcher is gone", sigval=signal.SIGTERM)
+
+
+def _silence() -> None:
+    """Send this process's stdout and stderr (and its children's: a restarted resource tracker's) to /dev/null."""
+    with contextlib.suppress(OSError, ValueError):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:

@@ -23,6 +23,7 @@ from launcher import trace
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
 from launcher.result import Hang, RunResult
+from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
 
@@ -108,11 +109,13 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         local_addr=world.local_addr,
     )
     logs = RunLogsSpecs(log_dir, router)
+    strays = _strays(plan)
     agent = LauncherAgent(
         spec=spec,
         logs=logs,
         router=router,
         watcher=watcher,
+        strays=strays,
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
@@ -130,6 +133,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     finally:
         handler.shutdown()
+        if strays is not None:
+            strays.close()
     restarts = world.max_restarts - agent.remaining_restarts
     if interrupted is not None:
         return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir)
@@ -157,6 +162,19 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank),
                     report.stack, report.waiting)
     return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir)
+
+
+def _strays(plan: LaunchPlan) -> Strays | None:
+    """Linux: what finds the processes ranks leave behind (``descendants.py``), under the process that forks
+    the workers: the forkserver (a subreaper from its start: ``preload.py``; the agent is spared), or this one."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if plan.start.method == "forkserver":
+        from launcher.compat import mp
+
+        server = mp.forkserver_pid() or mp.parent_server_pid()
+        return Strays(server, spare=[os.getpid()]) if server is not None else None
+    return Strays.of_this_process()
 
 
 def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],

@@ -7,15 +7,24 @@ milliseconds. Then ``gc.freeze()`` moves every object to the permanent
 generation, as the ``gc`` documentation advises before forking: the agent and
 the workers never walk them in a collection (a full one takes about 100 ms
 here) nor write to their pages, which stay shared.
+
+On Linux the server is also a child subreaper: what a rank starts and leaves behind
+(a daemon that left its group and session) is re-parented to the server, under which
+the agent finds and stops it after each attempt (``descendants.py``); the server reaps
+those adopted processes without the warning multiprocessing gives for an unknown child.
 """
 
 # ruff: noqa: F401  (imported to be loaded once, in the server, and shared by every fork)
 
 import gc
+import warnings
 
 from launcher import trace
+from launcher.supervise.descendants import become_subreaper
 
 trace.mark("server: preload starts")
+become_subreaper()
+warnings.filterwarnings("ignore", message="forkserver: waitpid returned unexpected pid")  # adopted: see above
 gc.disable()
 try:
     import torch

@@ -1,16 +1,18 @@
 """Run a LaunchPlan on torch.distributed.elastic and return a RunResult: the launcher's side.
 
-Starts the forkserver that preloads torch (``server.py``), the reaper and the
-log dir (the user's, or a private temp dir removed at the end), then hosts the
-agent (``engine.run_agent``) where the plan placed it: in a child of that server
-(``agent_process.py``), so that this process never imports torch; or here.
+Starts the reaper (unless the command line did, before its early server), the
+forkserver that preloads torch (``server.py``) and the log dir (the user's, or a
+private temp dir removed at the end), then hosts the agent (``engine.run_agent``)
+where the plan placed it: in a child of that server (``agent_process.py``), so
+that this process never imports torch; or here. At the end it stops the server
+and removes its temporary folders; the reaper, which would have done it had this
+process been killed, is stopped last, by whoever started it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
 
 from launcher import trace
@@ -18,19 +20,24 @@ from launcher.plan.model import LaunchPlan
 from launcher.result import RunResult
 from launcher.supervise.reaper import Reaper
 from launcher.supervise.run_folder import make_run_folder
-from launcher.supervise.server import server_temp_dir, start_worker_server, stop_worker_server
+from launcher.supervise.server import start_worker_server, stop_worker_server
 
 
-def run_plan(plan: LaunchPlan) -> RunResult:
-    """Start the workers of ``plan``, wait for them, and say how it went."""
+def run_plan(plan: LaunchPlan, reaper: Reaper | None = None) -> RunResult:
+    """Start the workers of ``plan``, wait for them, and say how it went.
+
+    ``reaper``: the one started before anything else of this launch (the caller stops it); else one of its own.
+    """
+    if reaper is None:
+        reaper = Reaper()
+        try:
+            return run_plan(plan, reaper)
+        finally:
+            reaper.close()
     trace.mark("launcher: run_plan start")
     started = time.monotonic()
-    start_worker_server(plan)
-    reaper = Reaper()
-    private_dir = None if plan.log_dir else tempfile.mkdtemp(prefix="launcher-")
-    for folder in (private_dir, server_temp_dir() if plan.start.method == "forkserver" else None):
-        if folder is not None:  # removed by the reaper if this process is killed
-            reaper.remove_if_abandoned(folder)
+    start_worker_server(plan, reaper)
+    private_dir = None if plan.log_dir else reaper.make_temp_dir("launcher-")  # the reaper's if we are killed
     log_dir = str(private_dir)
     try:
         if plan.log_dir:  # each run in a folder of its own there: another run's files are never touched
@@ -42,11 +49,17 @@ def run_plan(plan: LaunchPlan) -> RunResult:
         else:
             from launcher.supervise.engine import run_agent
 
-            result = run_agent(plan, log_dir, reaper)
+            result = run_agent(plan, log_dir, _NoWatcher())
     finally:
-        reaper.close()
         stop_worker_server()
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
     trace.mark("launcher: run_plan end")
     return dataclasses.replace(result, wall_time=time.monotonic() - started, log_dir=plan.log_dir and log_dir)
+
+
+class _NoWatcher:
+    """The agent in this process: nobody to tell worker pids (the reaper finds the processes by their tag)."""
+
+    def watch(self, pids: list[int]) -> None:
+        pass

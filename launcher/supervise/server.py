@@ -3,8 +3,9 @@
 Started as soon as the command line is read (``start_worker_server_early``), so
 that its torch import overlaps everything the launcher still does; kept, or
 stopped, once the plan says how workers start (``start_worker_server``); and
-stopped at the end (``stop_worker_server``). Never imports torch in this
-process: the server does, through ``PRELOAD``.
+stopped at the end (``stop_worker_server``). The folder of its socket is made
+here, and the reaper hears of it before the server exists; stopping the server
+removes it. Never imports torch in this process: the server does, through ``PRELOAD``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from launcher.compat import mp
 
 if TYPE_CHECKING:
     from launcher.plan.model import LaunchPlan
+    from launcher.supervise.reaper import Reaper
 
 PRELOAD = ["launcher.supervise.preload"]  # what the server imports before it forks: see that module
 SOCKET_PATH_MAX = 104  # bytes of an AF_UNIX path, NUL included: 108 on Linux, 104 on macOS and the BSDs
 SYSTEM_TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
+_socket_dirs: list[str] = []  # the folder made for the running server's socket, removed when it stops
 
 
-def start_worker_server_early(requested_method: str) -> None:
+def start_worker_server_early(requested_method: str, reaper: Reaper) -> None:
     """Start the server as soon as the command line is read, when the launch will most likely use it.
 
     The job file may still ask for another start method, or set a variable that
@@ -43,10 +46,10 @@ def start_worker_server_early(requested_method: str) -> None:
         return  # the plan will say what is wrong
     if choice.method == "forkserver":
         trace.mark("launcher: start forkserver")
-        _ensure_server(PRELOAD if choice.preload_torch else [])
+        _ensure_server(PRELOAD if choice.preload_torch else [], reaper)
 
 
-def start_worker_server(plan: LaunchPlan) -> None:
+def start_worker_server(plan: LaunchPlan, reaper: Reaper) -> None:
     """Make sure the server the plan's workers come from runs (and that no other one does).
 
     The server reads the environment once, at start: what the workers need on
@@ -55,13 +58,15 @@ def start_worker_server(plan: LaunchPlan) -> None:
     if plan.start.method != "forkserver":
         stop_worker_server()  # started early for a launch that turned out to spawn or fork
         return
-    _ensure_server(PRELOAD if plan.start.preload_torch else [])
+    _ensure_server(PRELOAD if plan.start.preload_torch else [], reaper)
 
 
-def _ensure_server(preload: list[str]) -> None:
+def _ensure_server(preload: list[str], reaper: Reaper) -> None:
     from multiprocessing import forkserver
 
-    _keep_socket_paths_short()
+    if mp.forkserver_pid() is None:
+        _make_socket_dir(reaper)
+        reaper.remove_if_abandoned(server_temp_dir())  # made now if it was not: multiprocessing's own
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     forkserver.ensure_running()
 
@@ -71,26 +76,28 @@ def server_temp_dir() -> str:
     return str(multiprocessing.util.get_temp_dir())
 
 
-def _keep_socket_paths_short() -> None:
-    """Put multiprocessing's temp dir, where the server's socket lives, under /tmp when TMPDIR is too long.
+def _make_socket_dir(reaper: Reaper) -> None:
+    """Make the folder of the server's socket here (multiprocessing's temp dir), under /tmp when TMPDIR is too long.
 
     The socket is ``$TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX``; a long TMPDIR (a
     scheduler's per-job scratch dir) makes it too long to bind ("AF_UNIX path
     too long"). Later CPython versions fall back to the system's temp dir the same way
-    (cpython#132124). The reaper removes the folder if the launcher is killed.
+    (cpython#132124). A folder multiprocessing chose already (the caller's, with
+    the Python API) is used as it is.
     """
-    base = tempfile.gettempdir()
-    if mp.temp_dir_chosen() or len(base) + len("/pymp-12345678/listener-12345678") < SOCKET_PATH_MAX:
+    if mp.temp_dir_chosen():
         return
-    usable = [d for d in SYSTEM_TEMP_DIRS if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK)]
-    if not usable:
-        return  # nothing better: multiprocessing will say what went wrong
-    folder = tempfile.mkdtemp(prefix="pymp-", dir=usable[0])
-    if mp.use_temp_dir(folder):
-        multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
-                                      exitpriority=-100)
-    else:
-        os.rmdir(folder)
+    base = tempfile.gettempdir()
+    if len(base) + len("/pymp-12345678/listener-12345678") >= SOCKET_PATH_MAX:
+        usable = [d for d in SYSTEM_TEMP_DIRS if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK)]
+        base = usable[0] if usable else base  # nothing better: multiprocessing will say what went wrong
+    folder = reaper.make_temp_dir("pymp-", base)
+    if not mp.use_temp_dir(folder):
+        os.rmdir(folder)  # multiprocessing makes its own, and removes it at exit
+        return
+    _socket_dirs.append(folder)
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
+                                  exitpriority=-100)
 
 
 def stop_worker_server() -> None:
@@ -101,3 +108,6 @@ def stop_worker_server() -> None:
     by now; any that had not would follow it through their parent-death signal.
     """
     mp.stop_forkserver()
+    while _socket_dirs:
+        shutil.rmtree(_socket_dirs.pop(), ignore_errors=True)
+        mp.use_temp_dir(None)  # a later server gets a new one

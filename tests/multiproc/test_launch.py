@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from launcher.hostinfo import usable_cpus
+from launcher.supervise.descendants import JOB_TAG_VARIABLE
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 pytestmark = pytest.mark.timeout(120)
@@ -39,6 +40,8 @@ def test_worker_environment_matches_torchrun(nprocs, tmp_path, launcher, torchru
     for mine, anchor in pairs:
         added_mine, added_anchor = _added(mine["env"], run_env), _added(anchor["env"], run_env)
         added_mine.pop("PYTHONPATH", None), added_anchor.pop("PYTHONPATH", None)
+        # ours alone: the launch's tag, by which the reaper finds what the job left if the launcher dies
+        assert len(added_mine.pop(JOB_TAG_VARIABLE)) == 16 and JOB_TAG_VARIABLE not in added_anchor
         # torchrun sets OMP_NUM_THREADS=1 only for several processes; we always set our value.
         assert sorted(set(added_mine) - {"OMP_NUM_THREADS"}) == sorted(set(added_anchor) - {"OMP_NUM_THREADS"})
         same = set(added_anchor) - DIFFERENT_BY_DESIGN - PER_RUN
