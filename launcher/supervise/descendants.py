@@ -149,7 +149,8 @@ def stop_tagged(tag: str, timeout: float) -> list[int]:
 
 
 def _kill_all(processes: list[psutil.Process], timeout: float = 5.0) -> None:
-    """SIGKILL each process (and the group it leads: children that kept it), then wait until they are gone."""
+    """SIGKILL each process (and the group it leads: children that kept it), wait until each is dead, and reap
+    those that are this process's children (it may be their subreaper)."""
     import psutil
 
     for process in processes:
@@ -157,4 +158,20 @@ def _kill_all(processes: list[psutil.Process], timeout: float = 5.0) -> None:
             if hasattr(os, "killpg") and os.getpgid(process.pid) == process.pid:
                 os.killpg(process.pid, KILL)
             process.kill()
-    psutil.wait_procs(processes, timeout=timeout)  # reaps those that are our children
+    deadline = time.monotonic() + timeout
+    left = processes
+    while left and time.monotonic() < deadline:  # a zombie is dead: when another reaps it is not ours to wait for
+        time.sleep(0.005)
+        left = [p for p in left if _alive(p)]
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.wait(timeout=0)  # reaps it if it is our child; else it is someone else's zombie, or gone
+
+
+def _alive(process: psutil.Process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
