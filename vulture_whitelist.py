@@ -34,3 +34,5 @@ rdzv_run_id  # ...and that hook's parameter, named by elastic's signature
 
 # Imported for their side effect: loaded once in the forkserver, shared by every fork (supervise/preload.py).
 launcher
+_.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
+_._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
