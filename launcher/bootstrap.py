@@ -32,6 +32,7 @@ from typing import Any
 
 from launcher import trace
 from launcher.compat import mp
+from launcher.platforms import signal_when_parent_dies
 from launcher.protocol import (
     ERROR_FILE_VARIABLE,
     PIPE_NAMES,
@@ -348,13 +349,7 @@ def _die_with_parent() -> None:
 
         BackgroundLoop("launcher-parent-watchdog", check_parent, interval=1.0).start()
         return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+    if not signal_when_parent_dies(int(signal.SIGKILL)):  # pragma: no cover - no libc prctl
         return
     if os.getppid() == 1:  # the parent is already gone
         os._exit(1)

@@ -146,6 +146,38 @@ def death_signal_available(platform: str) -> bool:
     return platform == "linux"
 
 
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def prctl(option: int, value: int | bytes) -> bool:
+    """Linux ``prctl(option, value)``; False where it does not exist or failed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return int(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return False
+
+
+def signal_when_parent_dies(number: int) -> bool:
+    """Linux: this process gets signal ``number`` when its parent exits; False elsewhere."""
+    return prctl(PR_SET_PDEATHSIG, number)
+
+
+def become_subreaper(on: bool = True) -> bool:
+    """Linux: orphaned descendants of this process are re-parented to it (``on``), or no longer; False elsewhere."""
+    return prctl(PR_SET_CHILD_SUBREAPER, int(on))
+
+
+def name_this_process(name: str) -> bool:
+    """Linux: the name ``ps``, ``top`` and psutil show (up to 15 bytes), instead of ``python``."""
+    return prctl(PR_SET_NAME, name.encode()[:15])
+
+
 def available_signals(platform: str) -> tuple[str, ...]:
     """Signal names that exist on this platform (the ones the launcher may mention)."""
     return _WINDOWS_SIGNALS if platform == "win32" else _POSIX_SIGNALS

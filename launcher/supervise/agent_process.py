@@ -38,8 +38,9 @@ from launcher import trace
 from launcher.compat import mp
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
+from launcher.platforms import name_this_process, signal_when_parent_dies
 from launcher.result import RunResult
-from launcher.supervise.descendants import Strays, signal_when_parent_dies
+from launcher.supervise.descendants import Strays
 from launcher.supervise.reaper import KILL, LAUNCHER_GONE, Reaper, signal_group
 
 AGENT_PROCESS_NAME = "launcher-agent"
@@ -159,7 +160,7 @@ def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
 
     trace.mark("agent: host_agent start")
     mp.use_parent_server()
-    _name_process(AGENT_PROCESS_NAME)
+    name_this_process(AGENT_PROCESS_NAME)
     if hasattr(os, "setpgid"):
         os.setpgid(0, 0)
     for number in _numbers(plan.stop.signals):  # as elastic's own handler does once the workers start
@@ -226,14 +227,3 @@ def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
     raise SignalException(f"process {os.getpid()} got signal {number}", sigval=signal.Signals(number))
-
-
-def _name_process(name: str) -> None:
-    """Linux: the name ``ps``, ``top`` and psutil show (up to 15 bytes), instead of ``python``."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        pr_set_name = 15
-        ctypes.CDLL(None).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)

@@ -25,35 +25,13 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from launcher.platforms import become_subreaper
+
 if TYPE_CHECKING:
     import psutil
 
 JOB_TAG_VARIABLE = "LAUNCHER_JOB_TAG"
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
-
-
-def _prctl(option: int, value: int) -> bool:
-    """Linux ``prctl(option, value)``; False where it does not exist or failed."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        return int(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)) == 0
-    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-        return False
-
-
-def become_subreaper(on: bool = True) -> bool:
-    """Linux: orphaned descendants of this process are re-parented to it (``on``), or no longer; False elsewhere."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, int(on))
-
-
-def signal_when_parent_dies(number: int) -> bool:
-    """Linux: this process gets signal ``number`` when its parent exits; False elsewhere."""
-    return _prctl(PR_SET_PDEATHSIG, number)
 
 
 class Strays:

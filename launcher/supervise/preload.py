@@ -20,7 +20,7 @@ import gc
 import warnings
 
 from launcher import trace
-from launcher.supervise.descendants import become_subreaper
+from launcher.platforms import become_subreaper
 
 trace.mark("server: preload starts")
 become_subreaper()
