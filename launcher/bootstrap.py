@@ -298,7 +298,11 @@ def _keep_launch_fds_from_exec() -> None:
 
 
 def _connect_output(folder: str) -> None:
-    """Send fds 1 and 2 into the launcher's FIFOs for this rank, line-buffered even when piped."""
+    """Send fds 1 and 2 into the launcher's FIFOs for this rank, line-buffered even when piped.
+
+    Each FIFO is removed once open: a FIFO left in the rank's folder would block whoever
+    reads it (``cat``) and break copies of the folder (``shutil.copytree``).
+    """
     for name, fd in (("stdout", 1), ("stderr", 2)):
         path = os.path.join(folder, PIPE_NAMES[name])
         if not os.path.exists(path):
@@ -307,6 +311,8 @@ def _connect_output(folder: str) -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
         target = os.open(path, os.O_WRONLY)
+        with contextlib.suppress(FileNotFoundError):  # the launcher removed it: the attempt is being stopped
+            os.unlink(path)
         os.dup2(target, fd)
         os.close(target)
     for stream in (sys.stdout, sys.stderr):

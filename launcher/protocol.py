@@ -3,7 +3,8 @@
 - ``WorkerPayload``: what a worker needs besides elastic's rank environment
   (pickled to it by elastic, so plain data only).
 - The rank's folder, the one holding ``TORCHELASTIC_ERROR_FILE``: the launcher
-  creates the output FIFOs there (``PIPE_NAMES``) and reads the progress file
+  creates the output FIFOs there (``PIPE_NAMES``; the worker removes each once it
+  opened it, the launcher those of a rank that never did) and reads the progress file
   (``PROGRESS_FILE``) that the worker's heartbeat touches.
 - The stacks file (``STACKS_FILE``, with the hang watchdog on): faulthandler
   writes every thread's stack there on SIGUSR1, after a first line naming the

@@ -10,6 +10,7 @@ remembers the last lines for the failure summary, and when the rank last
 wrote (a progress source of the hang watchdog). With a single rank on the
 console, bytes pass through as they come, so carriage-return progress bars
 (tqdm) work; with several, a carriage-return line keeps its final state.
+Each FIFO is removed once its rank connected (by the worker), or with its stream (by the router).
 FIFOs do not exist on Windows: there the workers write to the console directly.
 """
 
@@ -67,6 +68,7 @@ class OutputRouter:
         self._started = False
         self._wake_read, self._wake_write = os.pipe()  # close() wakes the loop out of its select
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._fifos: dict[tuple[int, str], str] = {}  # the path of each stream's FIFO, removed with the stream
 
     # -- attempts ------------------------------------------------------------
 
@@ -77,6 +79,7 @@ class OutputRouter:
                 self._close_stream((local_rank, name))
                 path = os.path.join(rank_dir, filename)
                 os.mkfifo(path, 0o600)
+                self._fifos[(local_rank, name)] = path  # the worker removes it once connected; else _close_stream
                 read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
                 keep_fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
                 shown = (self._policy.console_ranks is None or local_rank in self._policy.console_ranks) and (
@@ -103,7 +106,7 @@ class OutputRouter:
         return self._last_output.get(local_rank)
 
     def close(self) -> None:
-        """Drain what is left, close every FIFO and file, stop the loop."""
+        """Drain what is left, close and remove every FIFO, close every file, stop the loop."""
         self._loop.request_stop()
         os.write(self._wake_write, b"x")
         self._loop.stop()
@@ -167,6 +170,10 @@ class OutputRouter:
         return text if text.startswith(tag) else f"{tag} {text}" if text else tag
 
     def _close_stream(self, key: tuple[int, str]) -> None:
+        fifo = self._fifos.pop(key, None)
+        if fifo is not None:  # left by a rank that never connected (one that did removed it: FileNotFoundError)
+            with contextlib.suppress(OSError):
+                os.unlink(fifo)
         stream = self._streams.pop(key, None)
         if stream is None:
             return

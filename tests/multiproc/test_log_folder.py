@@ -1,6 +1,11 @@
-"""The log folder: a run never touches another run's files, and redirected output is never lost silently."""
+"""The log folder: a run never touches another run's files, holds no FIFO, and redirected output is never lost
+silently."""
 
 from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +40,32 @@ def test_no_warning_when_the_redirected_output_goes_to_files(tmp_path, launcher)
     ran = launcher(["--nprocs", 2, "--redirects", "3", "--log-dir", tmp_path, "chatty.py"])
     assert ran.returncode == 0, ran.stderr
     assert "launcher: warning" not in ran.stderr
+
+
+def _fifos(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if stat.S_ISFIFO(path.lstat().st_mode)]
+
+
+def test_no_fifo_is_left_after_a_restart_and_the_folder_copies(tmp_path, launcher):
+    """The FIFOs that carry each rank's output: a FIFO left behind blocks ``cat`` and ``shutil.copytree``."""
+    logs = tmp_path / "logs"
+    ran = launcher(["--nprocs", 2, "--max-restarts", 1, "--log-dir", logs, "restart_once.py"], timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    (run,) = logs.iterdir()
+    assert sorted(path.name for path in run.iterdir()) == ["attempt_0", "attempt_1"]
+    assert _fifos(logs) == []
+    shutil.copytree(logs, tmp_path / "copy")
+
+
+def test_no_fifo_is_left_by_ranks_that_died_before_connecting(tmp_path, launcher):
+    """Spawned ranks that exit while their interpreter starts (in ``sitecustomize``) never open their FIFOs."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\nif '--multiprocessing-fork' in sys.argv:  # a spawned worker, not a helper\n    os._exit(7)\n")
+    logs = tmp_path / "logs"
+    ran = launcher(["--start-method", "spawn", "--nprocs", 2, "--log-dir", logs, "--set", f"env.PYTHONPATH={site}",
+                    "chatty.py"])
+    assert ran.returncode == 7, ran.stderr
+    assert _fifos(logs) == []
+    shutil.copytree(logs, tmp_path / "copy")
