@@ -16,7 +16,9 @@ EXIT_FAILED = 1  # a rank failed with an exit code outside 1..125, or no code at
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was started
 EXIT_HANG = 124  # the hang watchdog stopped the job
 EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C); by another signal N: 128 + N (143 SIGTERM, 129 SIGHUP)
-EXIT_BROKEN_PIPE = 141  # whoever read the launcher's output went away (128 + SIGPIPE, as a shell reports it)
+# The reader of the launcher's stdout or stderr went away (``| head``): the job was stopped, or its output lost
+# (128 + SIGPIPE, as a shell reports a tool killed by it).
+EXIT_BROKEN_PIPE = 141
 
 
 def exit_code_for(exitcode: int | None, signal_number: int | None) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_HANG, EXIT_OK, exit_code_for
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_HANG, EXIT_OK, exit_code_for
 
 
 def signal_number(name: str | None) -> int | None:
@@ -64,6 +64,18 @@ class Hang:
 
 
 @dataclass(frozen=True)
+class OutputClosed:
+    """The reader of the launcher's stdout or stderr went away (a pipe like ``| head``) while workers wrote to it."""
+
+    stream: str  # "stdout" or "stderr": the first of the two found closed
+    stopped_job: bool  # the launcher stopped the job for it; False: the job had ended, only its output was lost
+
+    def describe(self) -> str:
+        what = "stopped the job" if self.stopped_job else "the job's later output was not shown"
+        return f"{self.stream} was closed by its reader (a pipe like `| head`): {what}"
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What a run produced: per-rank return values, or the failures, and how long it took."""
 
@@ -74,10 +86,11 @@ class RunResult:
     log_dir: str | None = None
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" received by the launcher
     hang: Hang | None = None  # the watchdog stopped the job
+    output_closed: OutputClosed | None = None  # the console's reader went away: exit 141, unless a rank failed
 
     @property
     def ok(self) -> bool:
-        return not self.failures and self.interrupted_by is None and self.hang is None
+        return not self.failures and self.interrupted_by is None and self.hang is None and self.output_closed is None
 
     @property
     def root_cause(self) -> RankFailure | None:
@@ -92,9 +105,9 @@ class RunResult:
         if self.hang is not None:
             return EXIT_HANG
         root = self.root_cause
-        if root is None:
-            return EXIT_OK
-        return exit_code_for(root.exitcode, root.signal_number)
+        if root is not None:  # a rank that failed on its own says more than the output's reader leaving
+            return exit_code_for(root.exitcode, root.signal_number)
+        return EXIT_BROKEN_PIPE if self.output_closed is not None else EXIT_OK
 
 
 class JobFailed(Exception):
@@ -102,6 +115,8 @@ class JobFailed(Exception):
 
     def __init__(self, result: RunResult) -> None:
         root = result.root_cause
-        super().__init__(root.describe() if root is not None else "the job failed")
+        closed = result.output_closed
+        super().__init__(root.describe() if root is not None else closed.describe() if closed is not None
+                         else "the job failed")
         self.result = result
         self.root_cause = root

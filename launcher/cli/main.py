@@ -37,9 +37,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_SIGINT
     except BrokenPipeError:  # the reader went away (``| head``): stop writing, no traceback
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _discard_closed_streams()
         return EXIT_BROKEN_PIPE
+
+
+def _discard_closed_streams() -> None:
+    """Send what a standard stream whose reader went away still holds, and will be given, to /dev/null.
+
+    The interpreter flushes both at exit: a flush into a closed pipe would raise there (and exit 120).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # BrokenPipeError
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
@@ -144,7 +157,10 @@ def _launch(args: list[str]) -> int:
         result = run_plan(plan, helpers.reaper)
     finally:
         helpers.stop()
-    report(result, sys.stderr)
+    try:
+        report(result, sys.stderr)
+    except BrokenPipeError:  # stderr's reader went away too (``2>&1 | head``): the exit code still tells
+        _discard_closed_streams()
     return result.exit_code
 
 

@@ -1,5 +1,5 @@
 """The run's summary on stderr: on success only where the logs are; on failure the root cause first, then the
-consequences.
+consequences; first of all, if the console's reader went away (``| head``), one line that says so.
 
 Never imports torch.
 """
@@ -19,6 +19,8 @@ def report(result: RunResult, out: TextIO) -> None:
     if result.interrupted_by is not None:
         print(f"launcher: stopped by {result.interrupted_by}; every worker was stopped", file=out, flush=True)
         return
+    if result.output_closed is not None:
+        print(f"launcher: {result.output_closed.describe()}", file=out, flush=True)
     root = result.root_cause
     if root is None:
         if result.log_dir:  # a folder made for this run: say which

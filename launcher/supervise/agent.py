@@ -10,6 +10,8 @@ Subclassed, not copied. What changes:
   the rank the others wait for named (``stacks.py``), and the job stopped;
 - after every attempt, what its ranks left running outside their process groups is stopped too
   (``descendants.Strays``: a daemon a rank started);
+- when the reader of the console goes away (``| head``: the router saw EPIPE), the job is stopped as
+  after a failure, and never restarted for it: ``ConsoleClosed`` ends elastic's run, which stops the workers;
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
   with FIFOs that route worker output through the launcher (``output.py``).
 What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
@@ -74,6 +76,18 @@ class RunLogsSpecs(DefaultLogsSpecs):
             for local_rank, error_file in dest.error_files.items():
                 self._router.attach(local_rank, int(envs[local_rank]["RANK"]), os.path.dirname(error_file))
         return dest
+
+
+class ConsoleClosed(Exception):
+    """The reader of the launcher's stdout or stderr went away. Raised out of elastic's run(), which stops the workers.
+
+    ``outcome``: the failed attempt whose restart this prevented, else None (the job was running).
+    """
+
+    def __init__(self, stream: str, outcome: RunResult | None = None) -> None:
+        super().__init__(f"the reader of {stream} went away")
+        self.stream = stream
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ class LauncherAgent(LocalElasticAgent):
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         if not self._own_monitoring:
+            self._stop_if_console_closed()
             result: RunResult = super()._monitor_workers(worker_group)
             return result
         processes = self._processes()
@@ -151,7 +166,9 @@ class LauncherAgent(LocalElasticAgent):
         missing = [elastic.queue_reader(queue) for queue in queues.values() if queue.empty()]
         waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None] + missing
         if waitables and (missing or not queues):
-            multiprocessing.connection.wait(waitables, timeout=self._wait_interval)
+            closed = [self._router.closed_console_fd()] if self._router is not None else []
+            multiprocessing.connection.wait(waitables + closed, timeout=self._wait_interval)
+        self._stop_if_console_closed()
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):
             return self._fail_fast(worker_group, processes)
@@ -166,6 +183,12 @@ class LauncherAgent(LocalElasticAgent):
         trace.mark("agent: every worker returned")
         result = super()._monitor_workers(worker_group)
         return result
+
+    def _stop_if_console_closed(self) -> None:
+        """Raise ``ConsoleClosed`` once the router found a console's reader gone: elastic's run() stops the workers
+        on its way out (``_shutdown``: SIGTERM, the grace period, SIGKILL, as after a failure) and restarts none."""
+        if self._router is not None and self._router.closed_console is not None:
+            raise ConsoleClosed(self._router.closed_console)
 
     def _note_exits(self, processes: list[Any]) -> None:
         now = time.time()
@@ -294,6 +317,12 @@ class LauncherAgent(LocalElasticAgent):
             self._strays.stop()
 
     def _restart_workers(self, worker_group: WorkerGroup) -> None:
+        if self._router is not None and self._router.closed_console is not None:
+            # Closed while the failed attempt was being stopped: nobody would read a new one. The job ends
+            # with that attempt's failures, and elastic's count of restarts goes back to those that happened.
+            self._remaining_restarts += 1
+            raise ConsoleClosed(self._router.closed_console,
+                                RunResult(state=WorkerState.FAILED, failures=self._last_failures))
         attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed
         causes = {rank: failure for rank, failure in self._last_failures.items()
                   if (attempt, failure.local_rank) not in self.stopped_ranks}  # not those the launcher stopped

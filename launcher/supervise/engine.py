@@ -6,12 +6,15 @@ between polls and stops workers with the plan's grace period, worker output
 routed through FIFOs, and the translation of elastic's failures into
 ``RankFailure``s (``failures.py``). This process is the one that hosts the
 agent: a child of the torch-preloaded server (``agent_process.py``), or the
-launcher itself. Imports torch inside its functions.
+launcher itself; its router writes the workers' output to the console, so it
+is here that a console whose reader went away is found (``OutputClosed``).
+Imports torch inside its functions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 from launcher import trace
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
-from launcher.result import Hang, RunResult
+from launcher.result import Hang, OutputClosed, RunResult
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
@@ -72,10 +75,14 @@ def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResu
     """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts."""
     router = OutputRouter(plan.output) if fifos_supported() else None
     try:
-        return _run_agent(plan, log_dir, router, watcher)
+        result = _run_agent(plan, log_dir, router, watcher)
     finally:
         if router is not None:
-            router.close()
+            router.close()  # drains what is left: the console may be found closed only now
+    if router is not None and router.closed_console is not None and result.output_closed is None:
+        # The job ended on its own, but what it wrote after the reader left was lost: not a success.
+        result = dataclasses.replace(result, output_closed=OutputClosed(router.closed_console, stopped_job=False))
+    return result
 
 
 def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher) -> RunResult:
@@ -84,7 +91,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
 
     from launcher.bootstrap import run_worker
     from launcher.compat import elastic
-    from launcher.supervise.agent import LauncherAgent, RunLogsSpecs
+    from launcher.supervise.agent import ConsoleClosed, LauncherAgent, RunLogsSpecs
     from launcher.supervise.rendezvous import handler_for
 
     quiet_engine_logs(os.environ)
@@ -124,13 +131,15 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
     )
-    interrupted = None
+    interrupted = closed = None
     try:
         with process_environment(worker_environment(plan)):
             outcome = agent.run()
             trace.mark("agent: run end")
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
+    except ConsoleClosed as stop:  # the workers were stopped on the way out of elastic's run()
+        closed, outcome = stop.stream, stop.outcome
     finally:
         handler.shutdown()
         if strays is not None:
@@ -138,6 +147,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     restarts = world.max_restarts - agent.remaining_restarts
     if interrupted is not None:
         return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir)
+    if closed is not None and outcome is None:  # stopped for it; run_agent says so of a job that ended anyway
+        return RunResult(output_closed=OutputClosed(closed, stopped_job=True), restarts=restarts, log_dir=plan.log_dir)
     if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
         raise RuntimeError("elastic's agent returned no outcome")
     if not outcome.is_failed():
@@ -190,8 +201,9 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
 
 def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
     causes = ", ".join(f"rank {rank} ({describe_exit(f)})" for rank, f in sorted(failures.items())) or "a failure"
-    print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
-          f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
+        print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
+              f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
 
 
 def quiet_engine_logs(environ: Mapping[str, str]) -> None:

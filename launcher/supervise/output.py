@@ -10,6 +10,8 @@ remembers the last lines for the failure summary, and when the rank last
 wrote (a progress source of the hang watchdog). With a single rank on the
 console, bytes pass through as they come, so carriage-return progress bars
 (tqdm) work; with several, a carriage-return line keeps its final state.
+A console whose reader went away (EPIPE: ``| head``) gets nothing more, and
+``closed_console`` tells the agent, which stops the job.
 Each FIFO is removed once its rank connected (by the worker), or with its stream (by the router).
 FIFOs do not exist on Windows: there the workers write to the console directly.
 """
@@ -69,6 +71,8 @@ class OutputRouter:
         self._wake_read, self._wake_write = os.pipe()  # close() wakes the loop out of its select
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
         self._fifos: dict[tuple[int, str], str] = {}  # the path of each stream's FIFO, removed with the stream
+        self.closed_console: str | None = None  # "stdout"/"stderr": the first console whose reader went away
+        self._closed_read, self._closed_write = os.pipe()  # readable from then on: see ``closed_console_fd``
 
     # -- attempts ------------------------------------------------------------
 
@@ -105,6 +109,10 @@ class OutputRouter:
         """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
         return self._last_output.get(local_rank)
 
+    def closed_console_fd(self) -> int:
+        """A file descriptor that turns readable when ``closed_console`` is set: the agent waits on it too."""
+        return self._closed_read
+
     def close(self) -> None:
         """Drain what is left, close and remove every FIFO, close every file, stop the loop."""
         self._loop.request_stop()
@@ -114,7 +122,7 @@ class OutputRouter:
             for key in list(self._streams):
                 self._close_stream(key)
         self._selector.close()
-        for fd in (self._wake_read, self._wake_write):
+        for fd in (self._wake_read, self._wake_write, self._closed_read, self._closed_write):
             os.close(fd)
 
     # -- the loop ------------------------------------------------------------
@@ -162,8 +170,30 @@ class OutputRouter:
         try:
             stream.console.write(text)
             stream.console.flush()
-        except (OSError, ValueError):  # the console went away (a closed pipe): keep files and last lines
+        except BrokenPipeError:  # its reader went away (``| head``): the agent stops the job
+            self._console_closed(stream)
+        except (OSError, ValueError):  # the console is unusable otherwise: keep files and last lines
             stream.console = None
+
+    def _console_closed(self, stream: _Stream) -> None:
+        """Nothing more to that console, from any rank; the files and last lines go on until the job is stopped.
+
+        The console's file descriptor goes to /dev/null in this process: what its buffer still holds, and
+        anything printed to it later (the interpreter flushes it at exit), must not raise again.
+        """
+        console = stream.console
+        assert console is not None  # it was written to
+        for each in (stream, *self._streams.values()):
+            if each.console is console:
+                each.console = None
+        with contextlib.suppress(OSError, ValueError):  # ValueError, io.UnsupportedOperation: no fd of its own
+            fd = console.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        if self.closed_console is None:
+            self.closed_console = stream.name
+            os.write(self._closed_write, b"x")
 
     def _prefix(self, stream: _Stream, text: str) -> str:
         tag = f"[rank{stream.rank}]:"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.result import RankFailure, RunResult
+from launcher.result import OutputClosed, RankFailure, RunResult
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -19,3 +19,11 @@ def test_a_root_cause_killed_by_a_signal_gives_128_plus_it() -> None:
     killed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=None, signal="SIGSEGV", timestamp=1.0,
                          message=None, traceback=None)
     assert RunResult(failures=(killed,)).exit_code == 139
+
+
+def test_a_console_whose_reader_left_gives_141_unless_a_rank_failed_on_its_own() -> None:
+    closed = OutputClosed("stdout", stopped_job=True)
+    assert RunResult(output_closed=closed).exit_code == 141 and not RunResult(output_closed=closed).ok
+    failed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=3, signal=None, timestamp=1.0,
+                         message=None, traceback=None)
+    assert RunResult(failures=(failed,), output_closed=closed).exit_code == 3
