@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from launcher.supervise.lines import PENDING_LIMIT
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -28,6 +30,33 @@ def test_a_single_rank_passes_bytes_through(launcher):
     # Every carriage-return state arrives, unprefixed (the capture reads "\r" as a newline).
     assert "\nprogress 0/3\nprogress 1/3\nprogress 2/3\n" in ran.stderr and "[rank0]: progress" not in ran.stderr
     assert "out line one from 0\npartial from 0 completed\n" in ran.stdout
+
+
+def _long_output() -> tuple[str, str]:
+    """What ``long_output.py``'s rank 0 writes: the carriage-return updates, and the long line."""
+    updates = "".join(f"\rstep {step + 1}/20000" for step in range(20000))
+    line = "".join(str(at // 10_000 % 10) * 10_000 for at in range(0, 2_500_000, 10_000))
+    return updates, line
+
+
+def test_a_long_line_and_many_updates_come_out_whole_in_pieces(tmp_path, launcher):
+    ran = launcher(["--nprocs", 2, "--log-dir", tmp_path / "logs", "long_output.py"])
+    assert ran.returncode == 0, ran.stderr
+    updates, line = _long_output()
+    pieces = [line[at:at + PENDING_LIMIT] for at in range(0, len(line), PENDING_LIMIT)]  # 1 MiB each, the rest
+    assert [text for text in ran.stdout.splitlines() if text.startswith("[rank0]")] == [
+        "[rank0]: step 20000/20000", *(f"[rank0]: {piece}" for piece in pieces)]
+    assert "[rank1]: rank 1 is here\n" in ran.stdout
+    log = _run_folder(tmp_path / "logs") / "attempt_0" / "0" / "stdout.log"
+    assert log.read_bytes() == f"{updates}\n{line}".encode()  # the file gets the bytes as written
+
+
+def test_a_single_rank_passes_a_long_line_and_many_updates_through(launcher):
+    ran = launcher(["--nprocs", 1, "long_output.py"])
+    assert ran.returncode == 0, ran.stderr
+    updates, line = _long_output()
+    # Every byte, in order (the capture reads "\r" as a newline); the open line is ended when the rank exits.
+    assert ran.stdout == f"{updates}\n{line}\n".replace("\r", "\n")
 
 
 def test_local_ranks_filter_shows_chosen_ranks(launcher):
