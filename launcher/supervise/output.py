@@ -4,11 +4,12 @@ Each rank writes its stdout and stderr (file descriptors 1 and 2, so C
 libraries and DataLoader workers too) into two FIFOs next to its error file;
 the bootstrap connects them. One background loop reads every FIFO and, per
 rank and stream: writes whole lines to the console with a ``[rankN]:`` prefix
-(unless the line already has it, as torch's own excepthook does), appends the
-raw bytes to ``stdout.log``/``stderr.log`` when a log dir was asked for,
-remembers the last lines for the failure summary, and when the rank last
-wrote (a progress source of the hang watchdog). With a single rank on the
-console, bytes pass through as they come, so carriage-return progress bars (tqdm) work;
+(unless the line already has it, as torch's own excepthook does) or the prefix
+``TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE`` makes, appends the raw bytes to
+``stdout.log``/``stderr.log`` when a log dir was asked for, remembers the last
+lines for the failure summary, and when the rank last wrote (a progress source
+of the hang watchdog). With a single rank on the console and no template, bytes
+pass through as they come, so carriage-return progress bars (tqdm) work;
 prefixed, a carriage-return line keeps its final state. The line logic
 (``lines.py``) costs time linear in the bytes, however long a line or however
 many progress updates: an open line keeps at most 1 MiB, a longer line comes out
@@ -170,6 +171,9 @@ class OutputRouter:
         """How a console line of this rank reads; None where the console gets the bytes as they come."""
         if not self._policy.prefixed:
             return None
+        head = self._policy.template_prefix(local_rank, rank)
+        if head is not None:  # as torchrun: the template's text, then the line
+            return lambda text: head + text
         tag = f"[rank{rank}]:"
         return lambda text: text if text.startswith(tag) else f"{tag} {text}" if text else tag
 

@@ -59,6 +59,21 @@ def test_a_single_rank_passes_a_long_line_and_many_updates_through(launcher):
     assert ran.stdout == f"{updates}\n{line}\n".replace("\r", "\n")
 
 
+def test_prefix_template_as_torchrun_applies_it(tmp_path, launcher, torchrun):
+    """TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE: the same prefix as torchrun's, with one rank too."""
+    env = {"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "<${role_name}|${local_rank}|${rank}|${unknown}> "}
+    ours = launcher(["--nprocs", 1, "--role", "trainer", "chatty.py"], env=env)
+    theirs = torchrun(["--standalone", "--nproc-per-node", 1, "--role", "trainer", "--tee", 3,
+                       "--log-dir", tmp_path / "torch", "chatty.py"], env=env)
+    assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
+    head = "<trainer|0|0|${unknown}> "
+    for ran in (ours, theirs):
+        assert f"{head}out line one from 0\n" in ran.stdout and f"{head}raw fd write from 0\n" in ran.stdout
+        assert f"{head}[rank0]: already prefixed\n" in ran.stderr  # the template's prefix goes on every line
+    # Lines that torchrun's tailing may cut, or prints with every carriage-return state: ours whole, final.
+    assert f"{head}partial from 0 completed\n" in ours.stdout and f"{head}progress 2/3\n" in ours.stderr
+
+
 def test_local_ranks_filter_shows_chosen_ranks(launcher):
     ran = launcher(["--nprocs", 3, "--local-ranks-filter", "1", "chatty.py"])
     assert ran.returncode == 0, ran.stderr
