@@ -6,7 +6,7 @@ keeps the text before it). While a line is open only that state is kept, at most
 bytes of it: a longer line comes out in pieces of that size (cut between UTF-8 characters), each a
 line of its own. Every byte is searched once. Unprefixed, the console gets the bytes as they come
 (decoded, so progress bars keep working); prefixed, it gets each finished line through the prefix.
-Finished lines also come back for the failure summary, cut at ``REMEMBERED_CHARS`` characters.
+The last finished lines also come back for the failure summary, cut at ``REMEMBERED_CHARS`` characters.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import codecs
 from collections.abc import Callable
 
 PENDING_LIMIT = 1 << 20  # bytes of an open line kept; past it, the line is emitted in pieces
+LAST_LINES = 40  # finished lines the failure summary keeps per rank
 REMEMBERED_CHARS = 2000  # characters of a finished line kept for the failure summary
 CUT_MARK = " [...]"
-_CR = 0x0D
 
 
 class StreamText:
@@ -42,66 +42,72 @@ class StreamText:
         return bytes(self._pending)
 
     def feed(self, data: bytes) -> tuple[str, list[str]]:
-        """The console text for ``data`` and the lines it finished (as kept for the summary)."""
+        """The console text for ``data``, and the last ``LAST_LINES`` lines it finished, as the summary keeps them."""
+        head, *rest = data.split(b"\n")
         finished: list[bytes] = []
-        start = 0
-        while True:
-            newline = data.find(b"\n", start)
-            self._add(data, start, len(data) if newline < 0 else newline, finished)
-            if newline < 0:
-                break
-            finished.append(bytes(self._pending))
-            self._pending.clear()
-            self._after_cr = False
-            start = newline + 1
+        self._add(head, finished)
+        if rest:
+            *whole, tail = rest
+            finished.append(self._close_line())
+            if b"\r" not in data and len(data) <= self._limit:  # plain short lines, the common case: as they are
+                finished += whole
+            else:
+                for line in whole:
+                    self._add(line, finished)
+                    finished.append(self._close_line())
+            self._add(tail, finished)
         if self._prefix is None:
             console = self._decoder.decode(data)
         else:
             prefix = self._prefix
             console = "".join([prefix(line.decode("utf-8", "replace")) + "\n" for line in finished])
-        return console, [remembered(line) for line in finished]
+        return console, [remembered(line) for line in finished[-LAST_LINES:]]
 
-    def _add(self, data: bytes, start: int, end: int, finished: list[bytes]) -> None:
-        """Add ``data[start:end]`` (no newline in it) to the open line."""
-        view = memoryview(data)
-        stop = end
-        while stop > start and data[stop - 1] == _CR:  # a trailing \r replaces nothing until text follows
-            stop -= 1
-        first = data.find(b"\r", start, stop)
-        head_end = stop if first < 0 else first
-        if head_end > start:  # text before any \r continues the open line (or replaces it after a \r)
-            self._extend(view[start:head_end], finished, replace=self._after_cr)
+    def _close_line(self) -> bytes:
+        """The open line, finished by a newline."""
+        line = bytes(self._pending)
+        self._pending.clear()
+        self._after_cr = False
+        return line
+
+    def _add(self, segment: bytes, finished: list[bytes]) -> None:
+        """Add ``segment`` (no newline in it) to the open line."""
+        text = segment.rstrip(b"\r")  # a trailing \r replaces nothing until text follows it
+        first = text.find(b"\r")
+        if first != 0 and text:  # text before any \r continues the open line (or replaces it after a \r)
+            self._extend(text[:first] if first > 0 else text, finished, replace=self._after_cr)
         if first >= 0:
-            last = data.rfind(b"\r", first, stop)
+            last = text.rfind(b"\r")
             if last - first > self._limit:  # a state between the two may pass the limit: its pieces come out
-                self._long_states(data, first, last, finished)
-            self._extend(view[last + 1:stop], finished, replace=True)
-        if stop > start:
+                self._long_states(text, first, last, finished)
+            self._extend(text[last + 1:], finished, replace=True)
+        if text:
             self._after_cr = False
-        if stop < end:
+        if len(text) < len(segment):
             self._after_cr = True
 
-    def _long_states(self, data: bytes, first: int, last: int, finished: list[bytes]) -> None:
+    def _long_states(self, text: bytes, first: int, last: int, finished: list[bytes]) -> None:
         """The pieces of every state between the carriage returns at ``first`` and ``last`` past the limit."""
         at = first
         while at < last:
-            following = data.find(b"\r", at + 1, last + 1)
+            following = text.find(b"\r", at + 1, last + 1)
             if following - at - 1 > self._limit:
-                self._extend(memoryview(data)[at + 1:following], finished, replace=True)
+                self._extend(text[at + 1:following], finished, replace=True)
             at = following
 
-    def _extend(self, text: memoryview, finished: list[bytes], replace: bool) -> None:
+    def _extend(self, text: bytes, finished: list[bytes], replace: bool) -> None:
         """Add ``text`` to the open line (to an empty one if ``replace``); pieces past the limit are finished."""
         if replace:
             self._pending.clear()
-        while len(self._pending) + len(text) > self._limit:
+        view = memoryview(text)
+        while len(self._pending) + len(view) > self._limit:
             room = self._limit - len(self._pending)
-            self._pending += text[:room]
-            text = text[room:]
-            cut = char_boundary(self._pending, text[0])
+            self._pending += view[:room]
+            view = view[room:]
+            cut = char_boundary(self._pending, view[0])
             finished.append(bytes(self._pending[:cut]))
             del self._pending[:cut]
-        self._pending += text
+        self._pending += view
 
 
 def char_boundary(head: bytes | bytearray, next_byte: int) -> int:

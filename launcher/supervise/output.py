@@ -34,9 +34,8 @@ from typing import BinaryIO, TextIO
 from launcher.plan.model import OutputPlan
 from launcher.protocol import PIPE_NAMES
 from launcher.runtime.threads import BackgroundLoop
-from launcher.supervise.lines import StreamText
+from launcher.supervise.lines import LAST_LINES, StreamText
 
-LAST_LINES = 40
 _READ_SIZE = 65536
 
 

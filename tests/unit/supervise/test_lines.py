@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.supervise.lines import CUT_MARK, PENDING_LIMIT, REMEMBERED_CHARS, StreamText
+from launcher.supervise.lines import CUT_MARK, LAST_LINES, PENDING_LIMIT, REMEMBERED_CHARS, StreamText
 
 pytestmark = pytest.mark.timeout(30)
 CHUNKS = (1, 2, 3, 7, 64, 1 << 20)  # read sizes: every split point, and all at once
@@ -106,3 +106,10 @@ def test_the_summary_remembers_a_long_line_cut():
     assert console == tagged(text) + "\n"  # the console gets it whole
     assert lines == [text[:REMEMBERED_CHARS] + CUT_MARK]
     assert feed(b"y" * REMEMBERED_CHARS + b"\n", 65536, prefixed=True)[1] == ["y" * REMEMBERED_CHARS]
+
+
+def test_many_lines_in_one_read_come_back_as_the_summary_keeps_them():
+    data = b"".join(b"line %d\n" % n for n in range(100)) + b"open"
+    console, lines = StreamText(tagged).feed(data)
+    assert console == "".join(f"P> line {n}\n" for n in range(100))
+    assert lines == [f"line {n}" for n in range(100 - LAST_LINES, 100)]  # no more than the summary keeps
