@@ -12,8 +12,8 @@ of the hang watchdog). With a single rank on the console and no template, bytes
 pass through as they come, so carriage-return progress bars (tqdm) work;
 prefixed, a carriage-return line keeps its final state. The line logic
 (``lines.py``) costs time linear in the bytes, however long a line or however
-many progress updates: an open line keeps at most 1 MiB, a longer line comes out
-in 1 MiB pieces, each prefixed.
+many progress updates: an open line keeps at most 64 KiB, a longer line comes
+out in 64 KiB pieces, each prefixed.
 FIFOs do not exist on Windows: there the workers write to the console directly.
 """
 
@@ -167,14 +167,14 @@ class OutputRouter:
             stream.console = None
 
     def _prefix(self, local_rank: int, rank: int) -> Callable[[str], str] | None:
-        """How a console line of this rank reads; None where the console gets the bytes as they come."""
+        """A console line of this rank, newline included; None where the console gets the bytes as they come."""
         if not self._policy.prefixed:
             return None
         head = self._policy.template_prefix(local_rank, rank)
         if head is not None:  # as torchrun: the template's text, then the line
-            return lambda text: head + text
+            return lambda text: f"{head}{text}\n"
         tag = f"[rank{rank}]:"
-        return lambda text: text if text.startswith(tag) else f"{tag} {text}" if text else tag
+        return lambda text: f"{text}\n" if text.startswith(tag) else f"{tag} {text}\n" if text else f"{tag}\n"
 
     def _close_stream(self, key: tuple[int, str]) -> None:
         stream = self._streams.pop(key, None)

@@ -1,12 +1,12 @@
-"""Rank 0 writes 20000 carriage-return updates, then a 2.5 MB line without a newline; other ranks one line.
+"""Rank 0 writes 20000 carriage-return updates, then a 200 kB line without a newline; other ranks one line.
 
-The line passes the output router's 1 MiB bound on an open line: a prefixed console shows it in pieces.
+The line passes the output router's 64 KiB bound on an open line: a prefixed console shows it in pieces.
 """
 import os
 import sys
 
 UPDATES = 20000
-LINE_BYTES = 2_500_000
+LINE_BYTES = 200_000
 PIECE = 10_000
 
 if os.environ["RANK"] == "0":
