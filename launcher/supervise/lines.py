@@ -3,10 +3,11 @@
 The line logic of the output router (``output.py``), without FIFOs or threads. A line's text is its
 final carriage-return state: what follows its last ``\\r`` that is followed by text (so ``\\r\\n``
 keeps the text before it). While a line is open only that state is kept, at most ``PENDING_LIMIT``
-bytes of it: a longer line comes out in pieces of that size (cut between UTF-8 characters), each a
-line of its own. Every byte is searched once. Unprefixed, the console gets the bytes as they come
-(decoded, so progress bars keep working); prefixed, it gets each finished line through the prefix.
-The last finished lines also come back for the failure summary, cut at ``REMEMBERED_CHARS`` characters.
+(64 KiB) of it: a longer line comes out in pieces of that size (cut between UTF-8 characters), each
+a line of its own. Each byte is looked at a bounded number of times. Unprefixed, the console gets
+the bytes as they come (decoded, so progress bars keep working); prefixed, it gets each finished
+line through the prefix. The last finished lines also come back for the failure summary, cut at
+``REMEMBERED_CHARS`` characters.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class StreamText:
             self._size += len(text) - at
 
 
-def char_boundary(head: bytes | bytearray, next_byte: int) -> int:
+def char_boundary(head: bytes, next_byte: int) -> int:
     """Where to cut ``head`` so that no UTF-8 character is split when ``next_byte`` follows it."""
     if not 0x80 <= next_byte < 0xC0:  # not a continuation byte: the cut falls between characters
         return len(head)
