@@ -74,7 +74,8 @@ def launcher(run_env: dict[str, str]):  # type: ignore[no-untyped-def]
 def torchrun(run_env: dict[str, str]):  # type: ignore[no-untyped-def]
     """Run ``torchrun ARGS`` (the anchor) the same way."""
 
-    def run(args: Sequence[object], cwd: Path = SAMPLES, timeout: float = 60) -> Ran:
-        return run_launcher(args, cwd=cwd, env=run_env, timeout=timeout, module="torch.distributed.run")
+    def run(args: Sequence[object], cwd: Path = SAMPLES, timeout: float = 60, env: dict[str, str] | None = None) -> Ran:
+        return run_launcher(args, cwd=cwd, env={**run_env, **(env or {})}, timeout=timeout,
+                            module="torch.distributed.run")
 
     return run

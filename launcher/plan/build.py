@@ -12,6 +12,7 @@ argument so a test can fake them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from launcher.clusters.model import Cluster
@@ -45,6 +46,7 @@ from launcher.targets import ModuleTarget, ScriptTarget, Target
 DEFAULT_MULTINODE_PORT = 29500
 HANG_STARTUP_FACTOR = 5  # start-up allowance of the hang watchdog, in hang timeouts, unless set
 TESTED_TORCH = (2, 13)  # the torch release the launcher's use of elastic internals is tested with
+PREFIX_TEMPLATE_VARIABLE = "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"  # torchrun's console prefix, e.g. "[${rank}]: "
 
 # Rendezvous options elastic reads as numbers or switches (``RendezvousParameters.get_as_int/bool``):
 # checked here, so a typo is an error before anything starts rather than a traceback in the agent.
@@ -176,8 +178,9 @@ def std_bits(spec: str, local_rank: int, key: str) -> int:
     return value
 
 
-def plan_output(config: JobConfig, nprocs: int) -> OutputPlan:
-    """Console ranks (``--local-ranks-filter``) and streams kept off the console (torchrun's ``-r``/``-t``)."""
+def plan_output(config: JobConfig, nprocs: int, environ: Mapping[str, str]) -> OutputPlan:
+    """Console ranks (``--local-ranks-filter``), streams kept off the console (torchrun's ``-r``/``-t``) and
+    the console prefix (``TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE``, read as torchrun does: empty is unset)."""
     logs = config.logs
     console: set[int] = set()
     for item in logs.local_ranks_filter.split(","):
@@ -197,7 +200,8 @@ def plan_output(config: JobConfig, nprocs: int) -> OutputPlan:
         redirected = std_bits(logs.redirects, local_rank, "logs.redirects") & ~std_bits(logs.tee, local_rank,
                                                                                          "logs.tee")
         hidden |= {(local_rank, name) for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit}
-    return OutputPlan(frozenset(console) or None, frozenset(hidden), logs.dir is not None, nprocs)
+    return OutputPlan(frozenset(console) or None, frozenset(hidden), logs.dir is not None, nprocs,
+                      environ.get(PREFIX_TEMPLATE_VARIABLE) or None, config.world.role)
 
 
 def plan_hang(config: JobConfig) -> HangPlan | None:
@@ -257,7 +261,7 @@ def build_plan(
                           "pass script options in args, or use a module:function entrypoint")
     rendezvous = plan_rendezvous(config, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts)
-    output = plan_output(config, nprocs)
+    output = plan_output(config, nprocs, facts.environ)
     stop = StopPlan(parse_signals(config.world.signals_to_handle, facts.platform), config.world.shutdown_timeout)
     log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None

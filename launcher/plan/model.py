@@ -8,6 +8,7 @@ Never imports torch.
 from __future__ import annotations
 
 import re
+import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class OutputPlan:
     hidden: frozenset[tuple[int, str]]  # (local rank, "stdout"|"stderr") redirected away from the console
     write_files: bool  # keep stdout.log/stderr.log per rank
     nprocs: int
+    prefix_template: str | None  # TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE: replaces [rankN]: (None: not set)
+    role: str  # ${role_name} in the template
 
     @property
     def discards(self) -> bool:
@@ -76,9 +79,23 @@ class OutputPlan:
 
     @property
     def prefixed(self) -> bool:
-        """Whether console lines get a ``[rankN]:`` prefix (more than one rank on the console)."""
+        """Whether console lines get a prefix: more than one rank on the console, or a prefix template.
+
+        With a template, torchrun prefixes every line it tees, one rank or many: so does the launcher.
+        """
         shown = self.nprocs if self.console_ranks is None else len(self.console_ranks)
-        return shown > 1
+        return shown > 1 or self.prefix_template is not None
+
+    def template_prefix(self, local_rank: int, rank: int) -> str | None:
+        """The template's prefix for a rank, substituted as torchrun does; None without a template.
+
+        ``${role_name}``, ``${rank}`` (global) and ``${local_rank}``; any other ``$`` text stays as written
+        (``string.Template.safe_substitute``, as torchrun: an unknown ``${x}`` is not an error).
+        """
+        if self.prefix_template is None:
+            return None
+        return string.Template(self.prefix_template).safe_substitute(role_name=self.role, rank=rank,
+                                                                     local_rank=local_rank)
 
 
 @dataclass(frozen=True)

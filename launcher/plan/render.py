@@ -32,7 +32,11 @@ def _output(plan: LaunchPlan) -> str:
     output = plan.output
     shown = "every rank" if output.console_ranks is None else "local rank(s) " + ",".join(
         map(str, sorted(output.console_ranks)))
-    text = f"{shown} on the console{', prefixed [rankN]:' if output.prefixed else ', unprefixed'}"
+    if output.prefix_template is not None:
+        prefix = f", prefixed {output.prefix_template!r} (TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE)"
+    else:
+        prefix = ", prefixed [rankN]:" if output.prefixed else ", unprefixed"
+    text = f"{shown} on the console{prefix}"
     if output.hidden:
         text += "; kept off it: " + ", ".join(f"{rank} {stream}" for rank, stream in sorted(output.hidden))
     return text

@@ -4,12 +4,16 @@ Each rank writes its stdout and stderr (file descriptors 1 and 2, so C
 libraries and DataLoader workers too) into two FIFOs next to its error file;
 the bootstrap connects them. One background loop reads every FIFO and, per
 rank and stream: writes whole lines to the console with a ``[rankN]:`` prefix
-(unless the line already has it, as torch's own excepthook does), appends the
-raw bytes to ``stdout.log``/``stderr.log`` when a log dir was asked for,
-remembers the last lines for the failure summary, and when the rank last
-wrote (a progress source of the hang watchdog). With a single rank on the
-console, bytes pass through as they come, so carriage-return progress bars
-(tqdm) work; with several, a carriage-return line keeps its final state.
+(unless the line already has it, as torch's own excepthook does) or the prefix
+``TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE`` makes, appends the raw bytes to
+``stdout.log``/``stderr.log`` when a log dir was asked for, remembers the last
+lines for the failure summary, and when the rank last wrote (a progress source
+of the hang watchdog). With a single rank on the console and no template, bytes
+pass through as they come, so carriage-return progress bars (tqdm) work;
+prefixed, a carriage-return line keeps its final state. The line logic
+(``lines.py``) costs time linear in the bytes, however long a line or however
+many progress updates: an open line keeps at most 64 KiB, a longer line comes
+out in 64 KiB pieces, each prefixed.
 A console whose reader went away (EPIPE: ``| head``) gets nothing more, and
 ``closed_console`` tells the agent, which stops the job.
 Each FIFO is removed once its rank connected (by the worker), or with its stream (by the router).
@@ -18,7 +22,6 @@ FIFOs do not exist on Windows: there the workers write to the console directly.
 
 from __future__ import annotations
 
-import codecs
 import collections
 import contextlib
 import errno
@@ -27,14 +30,15 @@ import selectors
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from launcher.plan.model import OutputPlan
 from launcher.protocol import PIPE_NAMES
 from launcher.runtime.threads import BackgroundLoop
+from launcher.supervise.lines import LAST_LINES, StreamText
 
-LAST_LINES = 40
 _READ_SIZE = 65536
 
 
@@ -47,9 +51,13 @@ class _Stream:
     keep_fd: int  # our own write end: the FIFO never reports EOF between writers
     console: TextIO | None
     log: BinaryIO | None
-    pending: bytes = b""
-    decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    text: StreamText  # bytes → console text and finished lines
     lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
+
+    @property
+    def pending(self) -> bytes:
+        """The open (unfinished) line's text."""
+        return self.text.pending
 
 
 def fifos_supported() -> bool:
@@ -92,6 +100,7 @@ class OutputRouter:
                 console = (sys.stdout if name == "stdout" else sys.stderr) if shown else None
                 log = open(os.path.join(rank_dir, f"{name}.log"), "ab") if self._policy.write_files else None  # noqa: SIM115
                 stream = _Stream(local_rank, rank, name, read_fd, keep_fd, console, log,
+                                 StreamText(self._prefix(local_rank, rank)),
                                  lines=self._last_lines.setdefault(local_rank, collections.deque(maxlen=LAST_LINES)))
                 self._streams[(local_rank, name)] = stream
                 self._selector.register(read_fd, selectors.EVENT_READ, stream)
@@ -154,15 +163,10 @@ class OutputRouter:
             self._emit(stream, data)
 
     def _emit(self, stream: _Stream, data: bytes) -> None:
-        raw_console = stream.console is not None and not self._policy.prefixed
-        if raw_console:
-            self._write(stream, stream.decoder.decode(data))
-        buffered = stream.pending + data
-        *complete, stream.pending = buffered.split(b"\n")
-        texts = [raw.decode("utf-8", "replace").rsplit("\r", 1)[-1] for raw in complete]
-        stream.lines.extend(texts)
-        if texts and not raw_console:
-            self._write(stream, "".join(self._prefix(stream, text) + "\n" for text in texts))
+        text, finished = stream.text.feed(data)
+        stream.lines.extend(finished)
+        if text:
+            self._write(stream, text)
 
     def _write(self, stream: _Stream, text: str) -> None:
         if stream.console is None:
@@ -195,9 +199,15 @@ class OutputRouter:
             self.closed_console = stream.name
             os.write(self._closed_write, b"x")
 
-    def _prefix(self, stream: _Stream, text: str) -> str:
-        tag = f"[rank{stream.rank}]:"
-        return text if text.startswith(tag) else f"{tag} {text}" if text else tag
+    def _prefix(self, local_rank: int, rank: int) -> Callable[[str], str] | None:
+        """A console line of this rank, newline included; None where the console gets the bytes as they come."""
+        if not self._policy.prefixed:
+            return None
+        head = self._policy.template_prefix(local_rank, rank)
+        if head is not None:  # as torchrun: the template's text, then the line
+            return lambda text: f"{head}{text}\n"
+        tag = f"[rank{rank}]:"
+        return lambda text: f"{text}\n" if text.startswith(tag) else f"{tag} {text}\n" if text else f"{tag}\n"
 
     def _close_stream(self, key: tuple[int, str]) -> None:
         fifo = self._fifos.pop(key, None)

@@ -184,6 +184,29 @@ def test_the_plan_holds_parsed_output_stop_and_hang_policies():
     assert windows.stop.signals == ("SIGTERM",)  # no SIGHUP on Windows: dropped, as elastic does
 
 
+TEMPLATE = "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"
+
+
+@pytest.mark.parametrize(("environ", "nprocs", "template", "prefixed"), [
+    ({}, 1, None, False),  # one rank: bytes pass through
+    ({}, 2, None, True),  # [rankN]:
+    ({TEMPLATE: ""}, 2, None, True),  # empty: unset, as torchrun reads it
+    ({TEMPLATE: "[${rank}] "}, 1, "[${rank}] ", True),  # with one rank too, as torchrun's tee does
+])
+def test_the_console_prefix_template_comes_from_the_environment(environ, nprocs, template, prefixed):
+    plan = _plan(WorldSettings(nprocs=nprocs), facts=dataclasses.replace(FACTS, environ=environ))
+    assert plan.output.prefix_template == template and plan.output.prefixed == prefixed
+    assert ("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE" in render_plan(plan)) == (template is not None)
+
+
+def test_the_prefix_template_is_substituted_as_torchrun_does():
+    environ = {TEMPLATE: "[${role_name}:$local_rank/${rank} ${other} $$ $] "}
+    plan = _plan(WorldSettings(nprocs=2, role="trainer"), facts=dataclasses.replace(FACTS, environ=environ))
+    # string.Template.safe_substitute: an unknown ${other} or a lone $ stays as written, $$ is one $.
+    assert plan.output.template_prefix(1, 5) == "[trainer:1/5 ${other} $ $] "
+    assert _plan().output.template_prefix(1, 5) is None
+
+
 @pytest.mark.parametrize(("nprocs", "backend", "gpus_status"), [(2, "gloo", "warn"), (1, "nccl", "warn")])
 def test_plan_and_preflight_read_cuda_visible_devices_alike(nprocs, backend, gpus_status):
     """CUDA_VISIBLE_DEVICES=0,5 on a 2-GPU host: CUDA stops at 5, so one GPU, for the plan and the preflight."""

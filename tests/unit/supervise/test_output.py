@@ -22,7 +22,8 @@ def _fifos(folder: Path) -> list[str]:
 
 
 def test_the_fifos_of_a_rank_that_never_connected_go_with_its_attempt_and_at_the_end(tmp_path: Path) -> None:
-    router = OutputRouter(OutputPlan(console_ranks=None, hidden=frozenset(), write_files=False, nprocs=1))
+    router = OutputRouter(OutputPlan(console_ranks=None, hidden=frozenset(), write_files=False, nprocs=1,
+                                     prefix_template=None, role="default"))
     first, second = tmp_path / "attempt_0" / "0", tmp_path / "attempt_1" / "0"
     first.mkdir(parents=True), second.mkdir(parents=True)
     try:
@@ -41,7 +42,8 @@ def test_a_console_whose_reader_left_gets_nothing_more_and_the_log_goes_on(tmp_p
     console = open(writer, "w")  # noqa: SIM115  # closed below
     monkeypatch.setattr(sys, "stdout", console)
     os.close(reader)  # the reader went away (``| head``): the next write gets EPIPE
-    router = OutputRouter(OutputPlan(console_ranks=None, hidden=frozenset(), write_files=True, nprocs=1))
+    router = OutputRouter(OutputPlan(console_ranks=None, hidden=frozenset(), write_files=True, nprocs=1,
+                                     prefix_template=None, role="default"))
     try:
         router.attach(0, 0, str(tmp_path))
         rank_stdout = os.open(tmp_path / PIPE_NAMES["stdout"], os.O_WRONLY)
