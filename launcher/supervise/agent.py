@@ -37,7 +37,7 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, ProcessF
 from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalException
 
 from launcher import trace
-from launcher.compat import elastic
+from launcher.compat import elastic, mp
 from launcher.plan.model import HangPlan, OutputPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.supervise.descendants import Strays
@@ -137,7 +137,8 @@ class LauncherAgent(LocalElasticAgent):
         trace.mark("agent: start workers start")
         self._attempt_started = time.time()
         self.hang_report = None
-        with elastic.shared_returns():  # every rank's return value on one pipe (launcher.returns)
+        # Every rank's return value on one pipe (launcher.returns); under fork, no worker keeps its siblings' pipes.
+        with elastic.shared_returns(), mp.sibling_pipes_closed():
             pids: dict[int, Any] = super()._start_workers(worker_group)
         self._watcher.watch([int(pid) for pid in pids.values()])
         trace.mark("agent: start workers end")
