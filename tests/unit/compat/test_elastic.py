@@ -28,6 +28,7 @@ from torch.multiprocessing.spawn import ProcessContext
 from launcher import returns
 from launcher.clusters import detect
 from launcher.compat import elastic
+from launcher.errors import HostLimitError
 from launcher.hostinfo import HostFacts
 from launcher.plan.build import build_plan
 from launcher.plan.model import LaunchPlan
@@ -232,3 +233,20 @@ def test_the_agent_falls_back_to_elastic_monitoring(monkeypatch: pytest.MonkeyPa
     assert len(warnings) == 1 and "MultiprocessContext._ret_vals" in warnings[0]
     assert "elastic's own monitoring is used" in warnings[0]
 
+
+def test_without_the_shared_pipe_the_forkserver_carries_at_most_125_ranks(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """Elastic's own queues put two fds per rank in every worker: the launch is refused, not a traceback."""
+    from launcher.supervise import agent, rendezvous
+
+    monkeypatch.setattr(MultiprocessContext, "__init__", _init_without_ret_vals)
+    monkeypatch.setattr(agent, "LauncherAgent", _RecordedAgent)
+    monkeypatch.setattr(rendezvous, "handler_for", lambda *args: SimpleNamespace(shutdown=lambda: None))
+    monkeypatch.setattr(engine, "fifos_supported", lambda: False)
+    monkeypatch.setattr(engine, "quiet_engine_logs", lambda environ: None)
+    config = JobConfig(world=WorldSettings(nprocs=126))
+    from launcher.targets import ScriptTarget
+
+    plan = build_plan(config, ScriptTarget("/work/train.py", "train.py"), (), detect({}), FACTS)
+    with pytest.raises(HostLimitError, match="at most 125 ranks' worth"):
+        engine.run_agent(plan, str(tmp_path), SimpleNamespace(watch=lambda pids: None))
