@@ -44,6 +44,7 @@ from launcher.protocol import (
     rank_dir,
     write_error_file,
 )
+from launcher.rlimits import restore_open_files
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
 
 
@@ -51,6 +52,7 @@ def run_worker(payload: WorkerPayload) -> Any:
     """Elastic's function entrypoint for every rank."""
     trace.mark("worker: run_worker start")
     fresh_signal_dispositions()
+    restore_open_files(payload.open_files_limit)  # the agent and the server raised theirs; the user's is this
     _own_process_group()
     _die_with_parent()
     _keep_launch_fds_from_exec()

@@ -62,3 +62,7 @@ class PreflightError(LauncherError):
 
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
+
+
+class HostLimitError(LauncherError):
+    """The job needs more than this host allows (open files per process, processes)."""

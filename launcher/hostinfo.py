@@ -13,10 +13,11 @@ import math
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.platforms import current_platform
+from launcher.rlimits import HostLimits, host_limits
 
 NVIDIA_PROC_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per installed GPU (Linux driver)
 
@@ -32,6 +33,7 @@ class HostFacts:
     hostname: str
     run_id: str  # a fresh id, used when the job does not name one
     cwd: str
+    limits: HostLimits = field(default_factory=HostLimits)  # open files, processes: unknown unless read
 
 
 def host_facts(environ: Mapping[str, str]) -> HostFacts:
@@ -44,6 +46,7 @@ def host_facts(environ: Mapping[str, str]) -> HostFacts:
         hostname=hostname(),
         run_id=uuid.uuid4().hex[:12],
         cwd=os.getcwd(),
+        limits=host_limits(),
     )
 
 

@@ -46,6 +46,7 @@ class WorkerPayload:
     start_method: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # on top of elastic's rank variables
+    open_files_limit: int | None = None  # the user's soft limit: the launcher's processes raised theirs
 
 
 def rank_dir(environ: Mapping[str, str]) -> str | None:

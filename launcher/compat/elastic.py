@@ -8,7 +8,14 @@ through ``_make_log_dir``/``reify``. Beyond those hooks it reads:
 - the worker processes of the running group, ``MultiprocessContext._pc.processes``,
   to wait on their exits and to signal their process groups;
 - the return-value queues, ``MultiprocessContext._ret_vals``, to wake as soon as
-  a worker has handed back its result.
+  a worker has handed back its result;
+- where those queues come from: elastic makes one ``SimpleQueue`` per rank and sends
+  every worker all of them (2 fds per rank in each worker; the forkserver cannot pass
+  more than 253, about 125 ranks). While ``shared_returns()`` is in effect, the
+  ``start_processes`` the agent calls builds ``SharedReturnsContext`` instead, a
+  subclass whose ``_ret_vals`` are slots of one shared pipe (``launcher.returns``),
+  which elastic's own ``_start``, ``_poll`` and ``_wrap`` use as queues (``put``,
+  ``empty``, ``get``).
 
 ``probe()`` checks all of it on the installed torch without starting anything
 (the attribute names the constructors store). The agent probes when it starts:
@@ -24,14 +31,22 @@ Imports torch: launch side, the agent's process only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from torch.distributed.elastic.agent.server import local_elastic_agent
 from torch.distributed.elastic.agent.server.api import SimpleElasticAgent
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+from torch.distributed.elastic.multiprocessing import api as multiprocessing_api
 from torch.distributed.elastic.multiprocessing.api import MultiprocessContext
 from torch.multiprocessing.spawn import ProcessContext
+
+from launcher import returns
 
 AGENT_HOOKS = ("_start_workers", "_monitor_workers", "_stop_workers", "_shutdown", "_restart_workers",
                "_rendezvous", "_exit_barrier")
@@ -49,6 +64,38 @@ def _stored(cls: type, names: tuple[str, ...]) -> list[str]:
     return [name for name in names if name not in stored]
 
 
+def _unused(function: Callable[..., Any] | None, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` the code of ``function`` never mentions (all of them when it is not a function)."""
+    used = set(getattr(getattr(function, "__code__", None), "co_names", ()))
+    return [name for name in names if name not in used]
+
+
+def _context_factory() -> dict[str, Any] | None:
+    """The namespace in which the agent's ``start_processes`` finds ``MultiprocessContext``, or None."""
+    start = getattr(local_elastic_agent, "start_processes", None)
+    namespace = getattr(start, "__globals__", None)
+    if _unused(start, ("MultiprocessContext",)) or not isinstance(namespace, dict):
+        return None
+    return namespace if namespace.get("MultiprocessContext") is MultiprocessContext else None
+
+
+def _return_queue_problems() -> list[str]:
+    """What ``shared_returns`` needs of elastic: the queues made, sent, polled and filled as it uses them."""
+    problems = [] if _context_factory() is not None else ["start_processes (MultiprocessContext by name)"]
+    uses: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "MultiprocessContext._start": (getattr(MultiprocessContext, "_start", None), ("_ret_vals",)),
+        "MultiprocessContext._poll": (getattr(MultiprocessContext, "_poll", None), ("_ret_vals", "empty", "get")),
+        "MultiprocessContext._close": (getattr(MultiprocessContext, "_close", None), ()),
+        "multiprocessing.api._wrap": (getattr(multiprocessing_api, "_wrap", None), ("put",)),
+    }
+    for where, (function, names) in uses.items():
+        if function is None:
+            problems.append(where)
+        elif missing := _unused(function, names):
+            problems.append(f"{where} ({', '.join(missing)})")
+    return problems
+
+
 @functools.cache
 def probe() -> tuple[str, ...]:
     """What the agent needs and this torch lacks; empty when everything is there."""
@@ -59,7 +106,44 @@ def probe() -> tuple[str, ...]:
     problems += [f"DefaultLogsSpecs.{name}" for name in LOGS_HOOKS if not hasattr(DefaultLogsSpecs, name)]
     problems += [f"MultiprocessContext.{name}" for name in _stored(MultiprocessContext, ("_pc", "_ret_vals"))]
     problems += [f"ProcessContext.{name}" for name in _stored(ProcessContext, ("processes",))]
+    problems += _return_queue_problems()
     return tuple(problems)
+
+
+class SharedReturnsContext(MultiprocessContext):
+    """Elastic's process context, its workers' return values on one pipe (``launcher.returns``).
+
+    Elastic's constructor still makes a queue per rank; they are closed at once, before any
+    worker starts, and the slots take their place in ``_ret_vals``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for queue in self._ret_vals.values():
+            queue.close()
+        self._channel = returns.ReturnChannel(multiprocessing.get_context(self.start_method))
+        self._ret_vals = self._channel.slots(self.nprocs)  # type: ignore[assignment]
+
+    def _close(self, death_sig: signal.Signals, timeout: int = 30) -> None:
+        try:
+            super()._close(death_sig, timeout)
+        finally:
+            self._channel.close()
+
+
+@contextlib.contextmanager
+def shared_returns() -> Iterator[None]:
+    """In the block, the process contexts elastic's agent starts are ``SharedReturnsContext``s (if ``probe()``
+    found nothing missing and the OS has fds to pass: ``returns.supported``; else elastic's own)."""
+    namespace = _context_factory() if returns.supported() and not probe() else None
+    if namespace is None:
+        yield
+        return
+    namespace["MultiprocessContext"] = SharedReturnsContext
+    try:
+        yield
+    finally:
+        namespace["MultiprocessContext"] = MultiprocessContext
 
 
 def worker_processes(pcontext: Any) -> list[Any]:
@@ -80,5 +164,7 @@ def return_queues(pcontext: Any) -> dict[int, Any]:
 
 
 def queue_reader(queue: Any) -> Any:
-    """What to wait on for a value in ``queue`` (a ``multiprocessing.SimpleQueue``): its read end."""
+    """What to wait on for a value in ``queue``: a slot's shared pipe, or a ``SimpleQueue``'s read end."""
+    if isinstance(queue, returns.ReturnSlot):
+        return queue.channel.reader
     return queue._reader

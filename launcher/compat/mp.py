@@ -23,6 +23,10 @@ What the launcher uses, and the tested path it falls back to where ``probe()`` f
   tracker's ``util.spawnv_passfds`` is replaced for that call), so that a SIGKILL of the
   launcher's group leaves it alive to remove the semaphores of the processes killed with
   it. Fallback: it starts in the launcher's group (``problems.tracker_group``).
+- A worker forked by the agent (the fork start method) closes the pipes multiprocessing keeps
+  for each worker forked before it (``sibling_pipes_closed``: ``process._children``, and the
+  fds each one's ``Popen.finalizer`` would close, ``util.close_fds``): else worker N holds 2N
+  fds of its siblings. Fallback: it keeps them (``problems.sibling_pipes``).
 - The server's socket folder is the launcher's own, made before the server starts (under /tmp
   when TMPDIR is too long for a socket path), so that the reaper knows it from the start and the
   launcher removes it when it stops the server (``use_temp_dir``: ``current_process()._config["tempdir"]``).
@@ -40,7 +44,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import forkserver, process, resource_tracker, util
 from typing import Any
@@ -56,6 +60,7 @@ class Problems:
     server_control: str | None = None
     temp_dir: str | None = None
     tracker_group: str | None = None
+    sibling_pipes: str | None = None
 
     def notes(self) -> tuple[str, ...]:
         """One line per missing feature and its fallback, for the plan."""
@@ -66,6 +71,7 @@ class Problems:
             "server_control": "the launcher exits through the interpreter's normal shutdown",
             "temp_dir": "a long TMPDIR is used as it is",
             "tracker_group": "a SIGKILL of the launcher's process group may leave semaphores in /dev/shm",
+            "sibling_pipes": "under fork, each worker keeps two pipes of every worker forked before it",
         }
         return tuple(f"{problem}: {fallbacks[name]}" for name, problem in vars(self).items() if problem)
 
@@ -94,7 +100,22 @@ def probe() -> Problems:
         server_control=server_problem or _missing(util, ("_exit_function",), "multiprocessing.util"),
         temp_dir=None if isinstance(config, dict) else "multiprocessing's process has no _config",
         tracker_group=_missing(util, ("spawnv_passfds",), "multiprocessing.util"),
+        sibling_pipes=_sibling_pipes_problem(),
     )
+
+
+def _sibling_pipes_problem() -> str | None:
+    from multiprocessing import popen_fork
+
+    launch = getattr(getattr(popen_fork, "Popen", None), "_launch", None)
+    init = getattr(util.Finalize, "__init__", None)
+    if not hasattr(process, "_children") or not hasattr(util, "close_fds"):
+        return "multiprocessing has no process._children or util.close_fds"
+    if "finalizer" not in getattr(getattr(launch, "__code__", None), "co_names", ()):
+        return "multiprocessing's fork Popen keeps no finalizer"
+    if "_args" not in getattr(getattr(init, "__code__", None), "co_names", ()):
+        return "multiprocessing's Finalize keeps no _args"
+    return None
 
 
 # -- the launcher ------------------------------------------------------------------------------------
@@ -152,6 +173,38 @@ _parent_server: list[int] = []  # set by use_parent_server
 def parent_server_pid() -> int | None:
     """In a process ``use_parent_server`` set up: the server that forked it (and forks its workers); else None."""
     return _parent_server[-1] if _parent_server else None
+
+
+_starting_workers: list[bool] = []  # not empty while sibling_pipes_closed is in effect
+_hook_installed: list[bool] = []
+
+
+@contextlib.contextmanager
+def sibling_pipes_closed() -> Iterator[None]:
+    """In the block, a process forked from this one closes the pipes this one keeps for its other children."""
+    if probe().sibling_pipes is not None or not hasattr(os, "register_at_fork"):
+        yield
+        return
+    if not _hook_installed:
+        os.register_at_fork(after_in_child=_close_sibling_pipes)
+        _hook_installed.append(True)
+    _starting_workers.append(True)
+    try:
+        yield
+    finally:
+        _starting_workers.pop()
+
+
+def _close_sibling_pipes() -> None:
+    if not _starting_workers:
+        return
+    _starting_workers.clear()  # this child forks its own children as it likes
+    for sibling in list(process._children):  # type: ignore[attr-defined]
+        finalizer = getattr(getattr(sibling, "_popen", None), "finalizer", None)
+        if getattr(finalizer, "_callback", None) is util.close_fds:  # type: ignore[attr-defined]  # not run yet
+            for fd in finalizer._args:  # type: ignore[union-attr]
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 # -- workers forked from the server ------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Everything the supervisor will do is decided here: how many ranks, which GPUs,
 backend and start method (and why), where the agent runs, the rendezvous, every
 rank's environment, thread counts, output routing, stop signals, grace period,
-the hang watchdog and log files. A value that cannot be honoured is a
+the hang watchdog, log files, and the open files and processes it needs of the
+host's limits. A value that cannot be honoured is a
 ``LauncherError`` here, so ``--dry-run`` rejects what a launch would. No
 processes, no sockets, no torch; the facts about the host come in as an
 argument so a test can fake them.
@@ -19,6 +20,7 @@ from launcher.clusters.model import Cluster
 from launcher.compat import mp
 from launcher.errors import ConfigError, UsageError
 from launcher.hostinfo import GpuVisibility, HostFacts, visible_devices
+from launcher.plan.limits import plan_limits
 from launcher.plan.model import (
     CHOSEN_AT_LAUNCH,
     AgentPlacement,
@@ -254,6 +256,7 @@ def build_plan(
     gpus = visible_devices(config.env.get("CUDA_VISIBLE_DEVICES", facts.environ.get("CUDA_VISIBLE_DEVICES")),
                            facts.installed_gpus)
     nprocs = resolve_nprocs(config.world.nprocs, gpus, facts.usable_cpus)
+    limits = plan_limits(nprocs, config.logs.dir is not None, facts.platform, facts.limits)  # before any per-rank work
     backend = backend_for(config.world.backend, facts.platform, gpus.count, nprocs)
     start = plan_start(config, facts)
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
@@ -321,6 +324,7 @@ def build_plan(
         hang=plan_hang(config),
         notes=tuple(notes),
         cluster=cluster,
+        limits=limits,
     )
 
 

@@ -115,6 +115,16 @@ class HangPlan:
 
 
 @dataclass(frozen=True)
+class LimitsPlan:
+    """What the launch needs of the host's limits (``plan/limits.py``), and what the workers get."""
+
+    agent_open_files: int  # about as many fds as the agent holds with every rank running (the most of any process)
+    processes: int  # at least: the workers and the launcher's own processes
+    open_files_soft: int | None  # the user's soft limit, which the workers get back (None: unknown)
+    open_files_hard: int | None  # what the forkserver and the agent raise theirs to (None: unknown)
+
+
+@dataclass(frozen=True)
 class RankPlan:
     local_rank: int
     rank: int | None  # None when the rendezvous assigns it (several nodes)
@@ -145,3 +155,4 @@ class LaunchPlan:
     hang: HangPlan | None
     notes: tuple[str, ...]
     cluster: Cluster
+    limits: LimitsPlan

@@ -66,6 +66,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",
         f"  output        {_output(plan)}",
         f"  logs          {_logs(plan)}",
+        f"  limits        {_limits(plan)}",
     ]
     lines += [f"  note          {note}" for note in plan.notes]
     for rank in plan.ranks:
@@ -73,6 +74,19 @@ def render_plan(plan: LaunchPlan) -> str:
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)
+
+
+def _limits(plan: LaunchPlan) -> str:
+    limits = plan.limits
+    soft, hard = limits.open_files_soft, limits.open_files_hard
+    if hard is None:
+        files = ""
+    elif soft is not None and soft < hard:
+        files = (f" (its soft limit of {soft} raised to the hard {hard}, as the forkserver's; "
+                 f"the workers keep {soft})")
+    else:
+        files = f" (limit {hard})"
+    return f"about {limits.agent_open_files} open files in the agent{files}; at least {limits.processes} processes"
 
 
 def _logs(plan: LaunchPlan) -> str:

@@ -2,6 +2,8 @@
 
 Subclassed, not copied. What changes:
 - the agent waits on worker exits (a failure is seen when it happens, not at the next poll);
+- every rank hands its return value back on one shared pipe (``launcher.returns``): a worker
+  holds one fd for it, not elastic's two per rank of the group;
 - when a rank fails, the others are stopped at once: SIGTERM to each worker's process group, the
   plan's grace period, then SIGKILL to every group (DataLoader workers included); a second signal
   to the launcher skips the grace period; every failed rank is reported, not only the first;
@@ -37,7 +39,7 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, ProcessF
 from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalException
 
 from launcher import trace
-from launcher.compat import elastic
+from launcher.compat import elastic, mp
 from launcher.plan.model import HangPlan, OutputPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.supervise.descendants import Strays
@@ -149,7 +151,9 @@ class LauncherAgent(LocalElasticAgent):
         trace.mark("agent: start workers start")
         self._attempt_started = time.time()
         self.hang_report = None
-        pids: dict[int, Any] = super()._start_workers(worker_group)
+        # Every rank's return value on one pipe (launcher.returns); under fork, no worker keeps its siblings' pipes.
+        with elastic.shared_returns(), mp.sibling_pipes_closed():
+            pids: dict[int, Any] = super()._start_workers(worker_group)
         self._watcher.watch([int(pid) for pid in pids.values()])
         trace.mark("agent: start workers end")
         return pids
@@ -163,8 +167,8 @@ class LauncherAgent(LocalElasticAgent):
         # A worker that succeeded does not exit until its return value is read: wake on that value too,
         # and do not wait at all once every value is in (they may all have come during the last call).
         queues = elastic.return_queues(self._pcontext)
-        missing = [elastic.queue_reader(queue) for queue in queues.values() if queue.empty()]
-        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None] + missing
+        missing = {elastic.queue_reader(queue) for queue in queues.values() if queue.empty()}  # one, when shared
+        waitables: list[Any] = [p.sentinel for p in processes if p.exitcode is None] + list(missing)
         if waitables and (missing or not queues):
             closed = [self._router.closed_console_fd()] if self._router is not None else []
             multiprocessing.connection.wait(waitables + closed, timeout=self._wait_interval)

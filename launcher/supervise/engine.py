@@ -23,12 +23,18 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from launcher import trace
+from launcher.errors import HostLimitError
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
 from launcher.result import Hang, OutputClosed, RunResult
+from launcher.rlimits import open_files_raised
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
+
+# Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
+# forkserver sends a worker at most 251 fds (SCM_RIGHTS carries 253, and it adds its own).
+FORKSERVER_RANKS_WITH_ELASTIC_QUEUES = 125
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.agent.server.api import Worker
@@ -101,10 +107,15 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic ({', '.join(missing)}): "
               "elastic's own monitoring is used (failures are seen at the next poll, stopped after elastic's grace "
               "period; no hang watchdog)", file=sys.stderr, flush=True)
+        if plan.start.method == "forkserver" and plan.nprocs > FORKSERVER_RANKS_WITH_ELASTIC_QUEUES:
+            raise HostLimitError(
+                f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
+                f"per rank, and the forkserver passes at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} ranks' worth",
+                f"use --start-method spawn, or at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} processes per node")
     handler = handler_for(plan.rendezvous, world.local_addr)
     payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
                             start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
-                            env=worker_environment(plan))
+                            env=worker_environment(plan), open_files_limit=plan.limits.open_files_soft)
     spec = WorkerSpec(
         role=world.role,
         local_world_size=plan.nprocs,
@@ -133,7 +144,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     )
     interrupted = closed = None
     try:
-        with process_environment(worker_environment(plan)):
+        with process_environment(worker_environment(plan)), open_files_raised():  # fds per rank: plan/limits.py
             outcome = agent.run()
             trace.mark("agent: run end")
     except SignalException as stop:

@@ -18,6 +18,12 @@ A console whose reader went away (EPIPE: ``| head``) gets nothing more, and
 ``closed_console`` tells the agent, which stops the job.
 Each FIFO is removed once its rank connected (by the worker), or with its stream (by the router).
 FIFOs do not exist on Windows: there the workers write to the console directly.
+
+Per rank the router holds one fd per FIFO (Linux opens a FIFO for reading and
+writing at once, so that it never reports EOF between writers; elsewhere a
+second, write-only fd does that) and, with a log dir, one per log file. A
+process forked from the router's (a worker under the fork start method) closes
+all of them at once: a worker holds its own two FIFOs only.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ import selectors
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 from launcher.plan.model import OutputPlan
 from launcher.protocol import PIPE_NAMES
@@ -48,9 +55,9 @@ class _Stream:
     rank: int
     name: str
     read_fd: int
-    keep_fd: int  # our own write end: the FIFO never reports EOF between writers
+    keep_fd: int | None  # our own write end where read_fd cannot write too: no EOF between writers
     console: TextIO | None
-    log: BinaryIO | None
+    log_fd: int | None  # stdout.log / stderr.log, appended to
     text: StreamText  # bytes → console text and finished lines
     lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
 
@@ -62,6 +69,22 @@ class _Stream:
 
 def fifos_supported() -> bool:
     return hasattr(os, "mkfifo")
+
+
+def _open_fifo(path: str) -> tuple[int, int | None]:
+    """The router's ends of a FIFO: (read fd, write fd that keeps EOF away, or None where the read fd does).
+
+    Linux opens a FIFO for reading and writing in one fd (fifo(7)); POSIX leaves that undefined.
+    """
+    if sys.platform.startswith("linux"):
+        return os.open(path, os.O_RDWR | os.O_NONBLOCK), None
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK), os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class OutputRouter:
@@ -81,6 +104,7 @@ class OutputRouter:
         self._fifos: dict[tuple[int, str], str] = {}  # the path of each stream's FIFO, removed with the stream
         self.closed_console: str | None = None  # "stdout"/"stderr": the first console whose reader went away
         self._closed_read, self._closed_write = os.pipe()  # readable from then on: see ``closed_console_fd``
+        _routers.add(self)
 
     # -- attempts ------------------------------------------------------------
 
@@ -92,14 +116,14 @@ class OutputRouter:
                 path = os.path.join(rank_dir, filename)
                 os.mkfifo(path, 0o600)
                 self._fifos[(local_rank, name)] = path  # the worker removes it once connected; else _close_stream
-                read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-                keep_fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                read_fd, keep_fd = _open_fifo(path)
                 shown = (self._policy.console_ranks is None or local_rank in self._policy.console_ranks) and (
                     (local_rank, name) not in self._policy.hidden
                 )
                 console = (sys.stdout if name == "stdout" else sys.stderr) if shown else None
-                log = open(os.path.join(rank_dir, f"{name}.log"), "ab") if self._policy.write_files else None  # noqa: SIM115
-                stream = _Stream(local_rank, rank, name, read_fd, keep_fd, console, log,
+                log_fd = (os.open(os.path.join(rank_dir, f"{name}.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                          if self._policy.write_files else None)
+                stream = _Stream(local_rank, rank, name, read_fd, keep_fd, console, log_fd,
                                  StreamText(self._prefix(local_rank, rank)),
                                  lines=self._last_lines.setdefault(local_rank, collections.deque(maxlen=LAST_LINES)))
                 self._streams[(local_rank, name)] = stream
@@ -133,6 +157,21 @@ class OutputRouter:
         self._selector.close()
         for fd in (self._wake_read, self._wake_write, self._closed_read, self._closed_write):
             os.close(fd)
+        _routers.discard(self)
+
+    def _drop_in_child(self) -> None:
+        """In a process forked from this one: close every fd, touch no lock (the loop's thread is not here)."""
+        for stream in self._streams.values():
+            for fd in (stream.read_fd, stream.keep_fd, stream.log_fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        self._streams.clear()
+        with contextlib.suppress(OSError):
+            self._selector.close()
+        for fd in (self._wake_read, self._wake_write, self._closed_read, self._closed_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- the loop ------------------------------------------------------------
 
@@ -157,9 +196,8 @@ class OutputRouter:
             if not data:
                 return
             self._last_output[stream.local_rank] = time.time()
-            if stream.log is not None:
-                stream.log.write(data)
-                stream.log.flush()
+            if stream.log_fd is not None:
+                _write_all(stream.log_fd, data)
             self._emit(stream, data)
 
     def _emit(self, stream: _Stream, data: bytes) -> None:
@@ -222,8 +260,20 @@ class OutputRouter:
             self._emit(stream, b"\n")
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(stream.read_fd)
-        for fd in (stream.read_fd, stream.keep_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if stream.log is not None:
-            stream.log.close()
+        for fd in (stream.read_fd, stream.keep_fd, stream.log_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+_routers: weakref.WeakSet[OutputRouter] = weakref.WeakSet()
+
+
+def _drop_routers_in_child() -> None:
+    for router in list(_routers):
+        router._drop_in_child()
+    _routers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_routers_in_child)

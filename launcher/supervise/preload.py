@@ -8,6 +8,10 @@ generation, as the ``gc`` documentation advises before forking: the agent and
 the workers never walk them in a collection (a full one takes about 100 ms
 here) nor write to their pages, which stay shared.
 
+The server raises its soft open-files limit to the hard one (``launcher.rlimits``): it
+holds a pipe per worker, and the agent it forks holds several per rank; each worker sets
+the user's limit back.
+
 On Linux the server is also a child subreaper: what a rank starts and leaves behind
 (a daemon that left its group and session) is re-parented to the server, under which
 the agent finds and stops it after each attempt (``descendants.py``); the server reaps
@@ -21,9 +25,11 @@ import warnings
 
 from launcher import trace
 from launcher.platforms import become_subreaper
+from launcher.rlimits import raise_open_files
 
 trace.mark("server: preload starts")
 become_subreaper()
+raise_open_files()
 warnings.filterwarnings("ignore", message="forkserver: waitpid returned unexpected pid")  # adopted: see above
 gc.disable()
 try:

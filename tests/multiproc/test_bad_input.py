@@ -1,7 +1,8 @@
 """Every bad input: one line on stderr naming the problem and the fix, exit 2, nothing started or left.
 
 Also: a job file that is not text, torchrun output values out of range (from a flag or its PET_* variable),
-and a directory as the target (run like ``python DIR`` when it has a __main__.py).
+a directory as the target (run like ``python DIR`` when it has a __main__.py), and more local processes
+than the host's limits allow.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ CASES = {
                                                "logs.redirects: expected 0-3"),
     "directory as the target": ("app/notes.txt", b"not a script\n", ["app"],
                                 "app: is a directory, with no __main__.py to run (name the script in it"),
+    # more than any host holds: kernel.pid_max is at most 2**22 (and the open files would be 5 per rank)
+    "more local processes than the host allows": (None, None, ["--nprocs", "10000000", "t.py"],
+                                                  "world.nprocs: 10000000 local processes"),
 }
 
 

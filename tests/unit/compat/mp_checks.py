@@ -14,6 +14,8 @@ prints one line per check and exits 1 if any failed.
   second server), releases the server's liveness pipe, drops the inherited
   atexit handlers and runs its own exactly once (``run_atexit``). Then
   ``stop_forkserver()`` kills the server and ``forkserver_pid()`` forgets it.
+- sibling pipes: a child forked (fork start method) inside ``sibling_pipes_closed()`` holds
+  neither pipe multiprocessing keeps for a sibling forked before it; one forked outside holds both.
 - fallbacks: with an internal faked away (or a 3.14-style authenticating
   server faked in), the probe names it, the accessors refuse or do nothing, and
   ``build_plan`` takes the documented fallback with the reason in its notes.
@@ -128,6 +130,20 @@ def _agent_like(channel: Connection) -> None:
     channel.send(report)
     channel.close()
     # the forkserver ends this process in os._exit: no atexit handler runs after this
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    """What ``fd`` is open on (device, inode), or None: a number closed may be reused for another file."""
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _exit_with_held_count(pipes: dict[int, tuple[int, int] | None]) -> None:
+    """A forked child: exits with how many of ``pipes`` (a sibling's, by fd and identity) it still holds."""
+    os._exit(sum(_identity(fd) == identity for fd, identity in pipes.items()))
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -366,6 +382,37 @@ def check_restored() -> None:
            "the faked key is still there")
 
 
+def check_sibling_pipes() -> None:
+    context = multiprocessing.get_context("fork")
+    release = context.Event()
+    first = context.Process(target=release.wait, args=(WAIT,))
+    first.start()
+    try:
+        finalizer: Any = first._popen.finalizer  # type: ignore[attr-defined]
+        pipes = {fd: _identity(fd) for fd in finalizer._args}
+        expect(len(pipes) == 2 and first.sentinel in pipes, f"the first child's pipes: {pipes}")
+        held = {}
+        for inside in (True, False):
+            with mp.sibling_pipes_closed() if inside else contextlib.nullcontext():
+                second = context.Process(target=_exit_with_held_count, args=(pipes,))
+                second.start()
+            second.join(WAIT)
+            held[inside] = second.exitcode
+        expect(held == {True: 0, False: 2}, f"sibling pipes held (inside the block: 0, outside: 2): {held}")
+        expect(all(_identity(fd) == identity for fd, identity in pipes.items()),
+               "this process lost its own pipes to the first child")
+    finally:
+        release.set()
+        first.join(WAIT)
+
+
+def check_sibling_pipes_missing() -> None:
+    with faked(process, "_children"):
+        only(mp.probe(), "sibling_pipes")
+        with mp.sibling_pipes_closed():  # does nothing
+            pass
+
+
 def check_exit_function() -> None:
     ran: list[str] = []
     util.Finalize(None, ran.append, args=("finalizer",), exitpriority=1)
@@ -392,12 +439,14 @@ def main() -> int:
         ("the resource tracker starts in a process group of its own", check_tracker_in_own_group),
         ("use_parent_server refuses outside a forkserver child", check_use_parent_server_outside_a_server_child),
         ("mechanism", lambda: check_mechanism(log_path)),
+        ("a child forked while workers start holds no sibling's pipes", check_sibling_pipes),
         ("plan baseline: agent forked from the server", check_plan_baseline),
         ("fallback: authenticating server (3.14) puts the agent in the launcher", check_authenticated_server),
         ("fallback: no atexit._clear/_run_exitfuncs spawns the workers", check_atexit_missing),
         ("fallback: missing server internals", check_server_internals_missing),
         ("fallback: no multiprocessing temp dir config", check_temp_dir_missing),
         ("fallback: no util.spawnv_passfds to start the tracker with", check_tracker_group_missing),
+        ("fallback: no process._children: siblings' pipes stay", check_sibling_pipes_missing),
         ("everything restored", check_restored),
         ("run_exit_function runs multiprocessing's finalizers", check_exit_function),
     ]

@@ -41,6 +41,7 @@ FALLBACKS = {
     "server_control": "the launcher exits through the interpreter's normal shutdown",
     "temp_dir": "a long TMPDIR is used as it is",
     "tracker_group": "a SIGKILL of the launcher's process group may leave semaphores in /dev/shm",
+    "sibling_pipes": "under fork, each worker keeps two pipes of every worker forked before it",
 }
 
 
