@@ -20,7 +20,7 @@ def rank_and_fds(ctx):
         except OSError:  # the listing's own fd, closed by now
             continue
         kinds["all"] += 1
-        if target.endswith(".pipe"):  # an output FIFO (launcher.protocol.PIPE_NAMES)
+        if target.removesuffix(" (deleted)").endswith(".pipe"):  # an output FIFO (PIPE_NAMES), removed once opened
             kinds["fifo"] += 1
         elif target.startswith("pipe:"):
             kinds["pipe"] += 1
@@ -28,8 +28,9 @@ def rank_and_fds(ctx):
 
 
 if __name__ == "__main__":
-    import launcher
     import many_ranks
+
+    import launcher
     from launcher.schema import JobConfig, WorldSettings
 
     nprocs, start_method = int(sys.argv[1]), sys.argv[2]
