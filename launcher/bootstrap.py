@@ -178,10 +178,12 @@ def _run_target(payload: WorkerPayload) -> Any:
     from launcher.runtime.context import init
 
     ctx = init()
-    try:
-        return fn(ctx, *payload.args, **payload.kwargs)
-    finally:
-        ctx.close()
+    result = fn(ctx, *payload.args, **payload.kwargs)
+    # Not on a failure: closing the process group wakes the peers ("Connection closed by peer") before the
+    # failure is reported with its time, and a peer would then seem to have failed first. ``init`` registered
+    # ``close`` at exit: it runs after the report (``run_worker``'s ``mp.run_atexit``).
+    ctx.close()
+    return result
 
 
 def run_script_as_main(path: str) -> None:

@@ -35,6 +35,7 @@ class RankFailure:
     traceback: str | None
     last_lines: tuple[str, ...] = ()
     stopped_by_launcher: bool = False  # still running when another rank failed
+    peer_gone: bool = False  # its exception came out of a collective: a peer's failure, seen from its side
 
     @property
     def signal_number(self) -> int | None:
@@ -94,9 +95,11 @@ class RunResult:
 
     @property
     def root_cause(self) -> RankFailure | None:
-        """The earliest failure of a rank that was not stopped by the launcher."""
-        own = [f for f in self.failures if not f.stopped_by_launcher] or list(self.failures)
-        return own[0] if own else None
+        """The earliest failure of a rank that was not stopped by the launcher, preferring one that did not
+        come out of a collective (such a rank may raise before the launcher even sees its peer crash)."""
+        own = [f for f in self.failures if not f.stopped_by_launcher]
+        first_hand = [f for f in own if not f.peer_gone] or own or list(self.failures)
+        return first_hand[0] if first_hand else None
 
     @property
     def exit_code(self) -> int:

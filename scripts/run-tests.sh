@@ -11,4 +11,4 @@ bash scripts/setup.sh
 # The multi-process tests again with workers spawned, as on macOS and Windows (the fault matrix
 # already runs under both start methods; bad input starts nothing).
 PET_START_METHOD=spawn exec .venv/bin/python -m pytest -q -n 2 tests/multiproc \
-    --ignore=tests/multiproc/test_faults.py --ignore=tests/multiproc/test_bad_input.py
+    --ignore=tests/multiproc/test_fault_matrix.py --ignore=tests/multiproc/test_bad_input.py

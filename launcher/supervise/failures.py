@@ -39,7 +39,9 @@ def rank_failures(
     own, not as a consequence. Unless its exception came out of a collective
     (gloo's 'Connection closed by peer'): that is the failure of the rank it
     waited for, seen from its side, often raised before the launcher even saw
-    that rank end (a segfaulted rank has no raise time to compare with).
+    that rank end (a segfaulted rank has no raise time to compare with). Such
+    a rank may even exit before the launcher stops it: it is marked
+    ``peer_gone``, and is the root cause only when no other rank failed first-hand.
     """
     raised = {rank: read_error_file(f.error_file_data) for rank, f in failures.items()}
     found = (_to_rank_failure(rank, failure, raised[rank], exit_times.get(rank), stopped[rank],
@@ -59,7 +61,8 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
             signal_name = f"signal {-exitcode}"
         exitcode = None
     own = raised.time is not None and stop_began is not None and raised.time < stop_began
-    if stopped and own and not raised_in_collective(raised.traceback or ""):
+    peer_gone = raised_in_collective(raised.traceback or "")
+    if stopped and own and not peer_gone:
         exitcode, signal_name, stopped = 1, None, False
     return RankFailure(
         rank=rank,
@@ -70,6 +73,7 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
         signal=signal_name,
         timestamp=raised.time or seen_at or float(failure.timestamp),
         stopped_by_launcher=stopped,
+        peer_gone=peer_gone,
         message=raised.message,
         traceback=raised.traceback,
         last_lines=last_lines,

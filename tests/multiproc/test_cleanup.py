@@ -126,24 +126,23 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize(("mode", "code"), [("ok", 0), ("fail", 1)])
-def test_daemons_ranks_started_are_stopped_with_the_job(mode, code, start_method, tmp_path, launcher, token):
-    ran = launcher(["--start-method", start_method, "--nprocs", 2, "daemon.py", tmp_path, mode])
-    assert ran.returncode == code, ran.stderr
+def test_daemons_ranks_started_are_stopped_with_the_job(start_method, tmp_path, launcher, token):
+    """A job that succeeds; a rank that starts a daemon and then fails is a row of the fault matrix."""
+    ran = launcher(["--start-method", start_method, "--nprocs", 2, "daemon.py", tmp_path, "ok"])
+    assert ran.returncode == 0, ran.stderr
     daemons = [int((tmp_path / f"daemon{rank}").read_text()) for rank in (0, 1)]
     assert [pid for pid in daemons if not _gone(pid)] == []  # stopped before the launcher returned
     assert "BrokenPipeError" not in ran.stderr and "unexpected pid" not in ran.stderr, ran.stderr
-    assert ran.stderr.count("Traceback") == (0 if mode == "ok" else 2), ran.stderr  # fail: the rank's own, shown twice
+    assert "Traceback" not in ran.stderr, ran.stderr
 
 
-@pytest.mark.parametrize(("case", "code"), [("dry run", 0), ("bad job file", 2), ("preflight fails", 2)])
+@pytest.mark.parametrize(("case", "code"), [("dry run", 0), ("preflight fails", 2)])
 def test_a_launch_that_does_not_happen_leaves_nothing(case, code, tmp_path, scratch, launcher, run_env):
+    """Bad input (a typo in the job file) is a row of the fault matrix."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    (tmp_path / "bad.yaml").write_text("entrypoint: env_dump.py\nworld:\n  nprocz: 2\n")
     (tmp_path / "broken.py").write_text("def broken(:\n")
     args = {"dry run": ["--dry-run", "--nprocs", 2, "env_dump.py", tmp_path],
-            "bad job file": [tmp_path / "bad.yaml"],
             "preflight fails": ["--nprocs", 2, tmp_path / "broken.py"]}[case]
     ran = launcher(args, env={"TMPDIR": str(scratch), "LAUNCHER_TRACE_DIR": str(marks)})
     assert ran.returncode == code, ran.stderr

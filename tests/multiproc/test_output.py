@@ -100,12 +100,6 @@ def test_tee_shows_and_keeps(tmp_path, launcher):
     assert "progress 2/3" in (_run_folder(tmp_path / "logs") / "attempt_0" / "1" / "stderr.log").read_text()
 
 
-def test_failure_summary_names_the_log_dir(tmp_path, launcher):
-    ran = launcher(["--nprocs", 2, "--log-dir", tmp_path / "logs", "exits.py", "exit3", tmp_path])
-    assert ran.returncode == 3
-    assert f"launcher: per-rank logs in {_run_folder(tmp_path / 'logs')}\n" in ran.stderr
-
-
 def _run_folder(log_dir: Path) -> Path:
     """The one run folder a launch made under ``log_dir``."""
     (folder,) = log_dir.iterdir()

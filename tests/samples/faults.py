@@ -1,8 +1,9 @@
 """Fault injection: rank 1 misbehaves as argv[1] says, rank 0 waits for it in a barrier.
 
-Every rank writes OUT/ready<rank> once it joined the group, so a test can act
-on a running job without sleeping. Children started here write their pid to
-OUT/child<rank> (the loops below wait for that file, a condition, not a delay).
+Every rank writes its pid to OUT/ready<rank> (whole, by a rename) once it joined
+the group, so a test can act on a running job without sleeping. Children started
+here write their pid to OUT/child<rank> (the loops below wait for that file, a
+condition, not a delay).
 """
 import ctypes
 import os
@@ -60,13 +61,16 @@ if mode in ("orphan_child", "children_wait"):  # like DataLoader workers that wo
     while not (out / f"child{rank}").exists():
         time.sleep(0.01)
     dist.barrier()  # both children exist before rank 1 fails
-(out / f"ready{rank}").write_text("ready")
+(out / f"ready{rank}.tmp").write_text(str(os.getpid()))
+os.replace(out / f"ready{rank}.tmp", out / f"ready{rank}")
 print(f"rank {rank} ready", flush=True)
 if rank == 1:
     if mode in ("raise", "ignore_sigterm", "orphan_child"):
         fail_in_rank_one()
     if mode == "segfault":
         ctypes.string_at(0)
+    if mode == "abort":  # as a failed C assertion, or an allocator giving up, ends a process
+        os.abort()
     if mode == "hang":
         print("rank 1 is about to hang", flush=True)
         hang_here()

@@ -85,3 +85,31 @@ def test_a_peers_error_out_of_a_collective_before_the_stop_is_still_a_consequenc
     assert [(f.rank, f.stopped_by_launcher, f.signal) for f in failures] == [(0, True, "SIGTERM"),
                                                                                (1, False, "SIGSEGV")]
     assert RunResult(failures=failures).root_cause is failures[1]
+
+
+def test_a_peers_error_out_of_a_collective_that_exited_before_the_stop_is_not_the_root_cause(tmp_path: Path) -> None:
+    """Rank 1 segfaulted; rank 0's barrier raised as rank 1 vanished, and rank 0 exited before the launcher saw
+    rank 1 end (a busy host): rank 0 failed on its own, first in time, but as a consequence; rank 1 is the root
+    cause, and the job's exit code is its signal's."""
+    seen = 1000.0
+    gloo = tmp_path / "0.json"
+    write_error_file(str(gloo), RaisedError("RuntimeError: Connection closed by peer", GLOO_TRACEBACK, seen - 0.2))
+    crashed = process_failure(1, 4242, -signal.SIGSEGV, "")
+    consequence = process_failure(0, 4241, 1, str(gloo))
+    failures = rank_failures({0: consequence, 1: crashed}, stopped={0: False, 1: False},
+                             exit_times={0: seen - 0.1, 1: seen}, last_lines={}, stop_began=seen)
+    assert [(f.rank, f.stopped_by_launcher, f.peer_gone, f.exitcode) for f in failures] == [(0, False, True, 1),
+                                                                                           (1, False, False, None)]
+    result = RunResult(failures=failures)
+    assert result.root_cause is failures[1] and result.exit_code == 128 + signal.SIGSEGV
+
+
+def test_errors_out_of_collectives_alone_name_the_earliest(tmp_path: Path) -> None:
+    """A collective that fails on every rank (mismatched tensors, say): the earliest is the root cause."""
+    errors = {}
+    for rank in (0, 1):
+        write_error_file(str(tmp_path / f"{rank}.json"), RaisedError("RuntimeError: size mismatch", GLOO_TRACEBACK,
+                                                                     10.0 + rank))
+        errors[rank] = process_failure(rank, 100 + rank, 1, str(tmp_path / f"{rank}.json"))
+    failures = rank_failures(errors, stopped={0: False, 1: False}, exit_times={}, last_lines={}, stop_began=None)
+    assert RunResult(failures=failures).root_cause is failures[0] and failures[0].rank == 0
