@@ -8,7 +8,6 @@ bash scripts/setup.sh
 .venv/bin/lint-imports                                                    # the flow's import contracts (setup.cfg)
 .venv/bin/vulture launcher vulture_whitelist.py --min-confidence 60       # no unused code
 .venv/bin/python -m pytest -q -n 2 "$@"
-# The multi-process tests again with workers spawned, as on macOS and Windows (the fault matrix
-# already runs under both start methods; bad input starts nothing).
-PET_START_METHOD=spawn exec .venv/bin/python -m pytest -q -n 2 tests/multiproc \
-    --ignore=tests/multiproc/test_fault_matrix.py --ignore=tests/multiproc/test_bad_input.py
+# The multi-process tests again with workers spawned, as on macOS and Windows, but those that run each
+# start method they need themselves, or start nothing (marked own_start_methods: the fault matrix, bad input...).
+PET_START_METHOD=spawn exec .venv/bin/python -m pytest -q -n 2 tests/multiproc -m "not own_start_methods"

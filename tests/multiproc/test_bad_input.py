@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.own_start_methods]
 
 CASES = {
     "malformed yaml": ("job.yaml", "entrypoint: t.py\nworld: [1,\n", [], "job.yaml:3: malformed YAML"),

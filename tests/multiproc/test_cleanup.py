@@ -28,7 +28,7 @@ from launcher.testing.processes import TAG_VARIABLE, tagged_processes, wait_unti
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 START_METHODS = ["auto", "spawn"]
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.own_start_methods]
 
 
 @pytest.fixture(params=START_METHODS)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.own_start_methods]
 MISSING = "MultiprocessContext._ret_vals"
 WARNING = "launcher: warning: this torch lacks what the launcher's agent reads of elastic"
 

@@ -28,7 +28,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(params=["default", "spawn"])
+@pytest.fixture(params=[pytest.param(method, marks=pytest.mark.own_start_methods) for method in ("default", "spawn")])
 def start_flags(request) -> list[str]:  # type: ignore[no-untyped-def]
     """No flag (the default, or CI's PET_START_METHOD), or spawn forced."""
     return [] if request.param == "default" else ["--start-method", str(request.param)]
@@ -107,10 +107,12 @@ FRESH_PYTHON = {"SIGINT": "default_int_handler", "SIGHUP": "SIG_DFL", "SIGTERM":
                 "SIGPIPE": "SIG_IGN", "SIGXFSZ": "SIG_IGN", "SIGCHLD": "SIG_DFL", "SIGUSR2": "SIG_DFL"}
 
 
+@pytest.mark.own_start_methods
 @pytest.mark.parametrize("method", ["default", "spawn", "fork"])
 def test_workers_start_with_a_fresh_pythons_signals_and_a_sigint_interrupts_them(method, tmp_path, run_env):
-    fresh = ("import os, signal, sys\n"  # a python started from a terminal
-             "signal.signal(signal.SIGINT, signal.SIG_DFL)\nsignal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+    fresh = ("import os, signal, sys\n"  # a python started from a terminal, whatever this test's parent ignores
+             "for name in ('SIGINT', 'SIGHUP', 'SIGTERM', 'SIGQUIT', 'SIGCHLD', 'SIGUSR2'):\n"
+             "    signal.signal(getattr(signal, name), signal.SIG_DFL)\n"
              "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n")
     subprocess.run([sys.executable, "-c", fresh, str(SAMPLES / "signal_state.py"), str(tmp_path)], env=run_env,
                    check=True, timeout=60)

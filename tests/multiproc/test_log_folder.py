@@ -3,7 +3,6 @@ silently."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -58,7 +57,7 @@ def test_no_fifo_is_left_after_a_restart_and_the_folder_copies(tmp_path, launche
     shutil.copytree(logs, tmp_path / "copy")
 
 
-@pytest.mark.skipif(os.environ.get("PET_START_METHOD") == "spawn", reason="spawns in the default pass already")
+@pytest.mark.own_start_methods  # spawns in the default pass already
 def test_no_fifo_is_left_by_ranks_that_died_before_connecting(tmp_path, launcher):
     """Spawned ranks that exit while their interpreter starts (in ``sitecustomize``) never open their FIFOs."""
     site = tmp_path / "site"

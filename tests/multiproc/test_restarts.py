@@ -8,7 +8,6 @@ each round got its own store).
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -18,8 +17,7 @@ pytestmark = pytest.mark.timeout(600)
 RUNS = 50
 
 
-@pytest.mark.skipif(os.environ.get("PET_START_METHOD") == "spawn",
-                    reason="the loop runs in the default pass; the spawn pass runs the other restart tests")
+@pytest.mark.own_start_methods  # the loop runs in the default pass; the spawn pass runs the other restart tests
 def test_a_job_that_fails_once_succeeds_in_50_runs_of_50(launcher):
     outcomes = []
     for _ in range(RUNS):
