@@ -40,7 +40,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 BOTH = ("default", "spawn")  # no flag (the default start method), and --start-method spawn
 ONCE = ("default",)  # start-method independent
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.own_start_methods]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Ended:
 @dataclass(frozen=True)
 class Fault:
     case: str
-    args: str  # after ``python -m launcher``; {out}: the row's folder
+    args: str  # after ``python -m launcher``; {out}: the row's folder; `` | head -1``: one line read, then closed
     code: int
     label: str  # label_of(the summary's first line), a pattern: ? and * as in fnmatch; "none": no summary
     methods: tuple[str, ...] = BOTH
@@ -203,12 +203,17 @@ FAULTS = (
     Fault("bad input (a typo in the job file)", "bad_job.yaml", 2,
           "error: bad_job.yaml:3: world.nprocz: unknown key (did you mean 'nprocs'?)", ONCE,
           check=_one_line_nothing_run),
+    Fault("more local processes than the host holds", "--nprocs 10000000 faults.py raise {out}", 2,
+          "error: world.nprocs: 10000000 local processes *", ONCE, check=_one_line_nothing_run),
+    Fault("the output's reader goes away", "--nprocs 2 --log-dir {out}/logs printer.py | head -1", 141,
+          "stdout was closed by its reader (a pipe like `| head`): stopped the job"),
 )
 
 
 # -- reading the summary --------------------------------------------------------------------------------------
 
-SUMMARY_STARTS = ("launcher: job failed: ", "launcher: job stopped: ", "launcher: stopped by ", "launcher: error: ")
+SUMMARY_STARTS = ("launcher: job failed: ", "launcher: job stopped: ", "launcher: stopped by ", "launcher: error: ",
+                  "launcher: stdout was closed ", "launcher: stderr was closed ")
 _RANK_LINE = re.compile(r"launcher: job (?:failed|stopped): rank (\d+) \(local \d+[^)]*\) (.*?)(?: at [\d:.]+)?")
 
 
@@ -255,13 +260,6 @@ def _command(process: psutil.Process) -> str:
 # -- running a row --------------------------------------------------------------------------------------------
 
 
-class FifosLeft(AssertionError):
-    """FIFOs left in the log folder (the only failure the xfail below expects)."""
-
-
-FIFO_REMOVAL = pytest.mark.xfail(raises=FifosLeft, strict=True, reason="FIFO removal lands separately")
-
-
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """The launcher's TMPDIR: private, and short (under a long one the server's socket folder goes to /tmp)."""
@@ -271,19 +269,24 @@ def scratch() -> Iterator[Path]:
 
 
 def _rows() -> list[object]:
-    return [pytest.param(row, method, id=f"{re.sub(r'[^a-z0-9]+', '-', row.case.lower()).strip('-')}-{method}",
-                         marks=[FIFO_REMOVAL] if "--log-dir" in row.args else [])
+    return [pytest.param(row, method, id=f"{re.sub(r'[^a-z0-9]+', '-', row.case.lower()).strip('-')}-{method}")
             for row in FAULTS for method in row.methods]
 
 
 def _run(row: Fault, method: str, out: Path, env: dict[str, str], logs: Path) -> Ended:
-    args = shlex.split(row.args.format(out=out))
+    command, _, reader = row.args.partition(" | ")
+    args = shlex.split(command.format(out=out))
     if method != "default":
         args = ["--start-method", method, *args]
     with open(logs / "stdout.txt", "wb") as stdout, open(logs / "stderr.txt", "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "launcher", *args], cwd=SAMPLES, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if reader else stdout,
+                                   stderr=stderr, start_new_session=True)
     try:
+        if reader:  # ``head -1``: one line, then its end of the pipe is closed
+            assert reader == "head -1" and process.stdout is not None
+            (logs / "stdout.txt").write_bytes(process.stdout.readline())
+            process.stdout.close()
         if row.send is not None:
             _send(row.send, process, out, nprocs=int(args[args.index("--nprocs") + 1]))
         process.wait(timeout=90)
@@ -324,6 +327,4 @@ def test_fault(row: Fault, method: str, tmp_path: Path, scratch: Path, run_env: 
         row.check(ended)
     _assert_no_process_left(run_env[TAG_VARIABLE])
     assert sorted(p.name for p in scratch.iterdir()) == []  # removed once the last process was gone
-    fifos = [path for path in out.rglob("*") if path.is_fifo()]
-    if fifos:
-        raise FifosLeft(f"FIFOs left in the log folder: {fifos}")
+    assert [path for path in out.rglob("*") if path.is_fifo()] == []
