@@ -59,7 +59,7 @@ def test_256_local_ranks_hand_back_every_value(run_env: dict[str, str], token: s
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("start_method", ["default", "fork"])
+@pytest.mark.parametrize("start_method", ["default", pytest.param("fork", marks=pytest.mark.own_start_methods)])
 def test_a_workers_fds_do_not_grow_with_the_ranks(start_method: str, run_env: dict[str, str], token: str) -> None:
     """The same pipes in every worker, of 2 ranks or 5 (elastic's queues: 2 per rank; under fork, multiprocessing's
     pipes to each sibling forked before it and every rank's FIFOs in the agent came along too)."""
