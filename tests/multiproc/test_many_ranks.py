@@ -60,6 +60,8 @@ def test_256_local_ranks_hand_back_every_value(run_env: dict[str, str], token: s
 def test_a_workers_fds_do_not_grow_with_the_ranks(start_method: str, run_env: dict[str, str], token: str) -> None:
     """The same pipes in every worker, of 2 ranks or 5 (elastic's queues: 2 per rank; under fork, multiprocessing's
     pipes to each sibling forked before it and every rank's FIFOs in the agent came along too)."""
+    if start_method == "fork" and run_env.get("PET_START_METHOD") == "spawn":
+        pytest.skip("fork is named, whatever PET_START_METHOD says: the default pass ran it")
     method = run_env.get("PET_START_METHOD", "auto") if start_method == "default" else start_method
     runs = [_run(nprocs, method, run_env, timeout=140) for nprocs in (2, 5)]
     assert len({value[1]["pipe"] for values in runs for value in values.values()}) == 1, runs
