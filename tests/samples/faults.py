@@ -56,7 +56,7 @@ if mode == "ignore_sigterm" and rank == 0:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if mode == "clean_up_on_sigterm":
     signal.signal(signal.SIGTERM, clean_up_then_exit)
-if mode in ("orphan_child", "children_wait"):  # like DataLoader workers that would outlive their rank
+if mode == "orphan_child":  # like DataLoader workers that would outlive their rank
     child = subprocess.Popen([sys.executable, "-c", STUBBORN_CHILD, str(out / f"child{rank}")])
     while not (out / f"child{rank}").exists():
         time.sleep(0.01)
@@ -71,10 +71,7 @@ if rank == 1:
         ctypes.string_at(0)
     if mode == "abort":  # as a failed C assertion, or an allocator giving up, ends a process
         os.abort()
-    if mode == "hang":
-        print("rank 1 is about to hang", flush=True)
-        hang_here()
-    if mode in ("wait", "children_wait"):
+    if mode == "wait":
         hang_here()
 if mode == "ignore_sigterm":
     hang_here()  # not in a collective: the failure of rank 1 does not wake it up
