@@ -36,3 +36,16 @@ rdzv_run_id  # ...and that hook's parameter, named by elastic's signature
 launcher
 _.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
 _._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
+
+# The checkpoint layer, for the checkpointer built on it (``ctx.checkpointer``): removed from here once it lands.
+SHARED_PART
+rank_part
+_.begin
+_.write_part
+_.mark_complete
+_.latest_step
+_.prune
+locate
+AsyncWriter
+_.busy
+_.submit

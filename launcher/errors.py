@@ -60,3 +60,11 @@ class PreflightError(LauncherError):
 
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used: corrupt, truncated, refused by ``weights_only``, or not this job's.
+
+    Raised in a worker, it fails that rank with exit code 1 (as every error a
+    rank raises), so the launcher exits 1 with this one line as the root cause.
+    """
