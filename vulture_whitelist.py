@@ -13,6 +13,9 @@ wall_time  # RunResult.wall_time
 _.gather  # ctx.gather
 _.main_process_first  # ctx.main_process_first
 _.data_wait_fraction  # ctx.data.data_wait_fraction, the loaders' data-wait meter
+_.maybe_save  # ctx.checkpointer(): the checkpointer's save when due, and how long its latest save held training
+_.last_timing
+_.blocked
 CachedDataset  # launcher.runtime.cache.CachedDataset and its statistics
 _.stats
 _.reset_stats
@@ -37,15 +40,3 @@ launcher
 _.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
 _._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
 
-# The checkpoint layer, for the checkpointer built on it (``ctx.checkpointer``): removed from here once it lands.
-SHARED_PART
-rank_part
-_.begin
-_.write_part
-_.mark_complete
-_.latest_step
-_.prune
-locate
-AsyncWriter
-_.busy
-_.submit

@@ -48,11 +48,6 @@ class AsyncWriter:
         finally:
             self._idle.set()
 
-    @property
-    def busy(self) -> bool:
-        """A job is in flight."""
-        return not self._idle.is_set()
-
     def submit(self, job: Callable[[], None]) -> float:
         """Run ``job`` once the job in flight is done; the seconds the caller waited for that one."""
         started = time.perf_counter()

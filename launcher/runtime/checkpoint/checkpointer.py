@@ -1,0 +1,252 @@
+"""``ctx.checkpointer()``: save the whole training state now and then, barely pausing training, and resume from it.
+
+In the loop, every rank calls ``maybe_save(step, model=..., optimizer=...)``
+after each step (or ``save(...)`` to save now), at the same steps, like a
+collective; ``restore(model=..., optimizer=...)`` at the start loads the
+checkpoint that ``checkpoint.resume`` names (``auto``: the latest complete one
+in ``checkpoint.dir``, also after a restart) and says which step it was.
+
+What a save holds (``layout.py``): rank 0 writes what every rank holds alike
+(the model unwrapped from DDP, optimizer, LR scheduler, AMP grad scaler, the
+user's ``extra``); every rank writes its own part (the RNG states of python,
+numpy, torch CPU and every CUDA device, and ``ctx.state_dict()``: the epoch and
+every loader's position). Only plain containers and tensors, so loading is
+``torch.load(weights_only=True)``. On the same world size each rank gets its
+own part back exactly; on another one the parts every rank shares (and rank
+0's loader positions, which are global) load, each rank keeps its seeded RNG,
+and one log line says so.
+
+The training thread only takes a snapshot (``snapshot.py``: tensors copied to
+CPU buffers); the writer (``writer.py``) serialises and writes. A save due while
+the previous one is still being written waits for it. Ranks agree through
+``agreement.py``. Worker side: never imports the launch side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from launcher.errors import CheckpointError, ConfigError
+from launcher.runtime.checkpoint import rng
+from launcher.runtime.checkpoint.agreement import Agreement
+from launcher.runtime.checkpoint.layout import SHARED_PART, CheckpointDir, locate, rank_part
+from launcher.runtime.checkpoint.snapshot import Snapshots
+from launcher.runtime.checkpoint.writer import AsyncWriter
+from launcher.runtime.log import get_logger
+from launcher.schema import CheckpointSettings
+from launcher.validation import check_setting, checkpoint_conflict
+
+FORMAT = 1
+SLOW_WRITER = 0.5  # seconds a save may wait for the previous one before the checkpointer says so
+
+
+def checkpoint_settings(settings: CheckpointSettings, overrides: dict[str, Any]) -> CheckpointSettings:
+    """The job's ``checkpoint:`` section with ``ctx.checkpointer()``'s keywords (field names) applied, checked."""
+    names = [field.name for field in dataclasses.fields(CheckpointSettings)]
+    values = {}
+    for name, value in overrides.items():
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            raise ConfigError(f"checkpointer(): {name}=: unknown keyword",
+                              f"did you mean {close[0]}=?" if close else f"known: {', '.join(names)}")
+        values[name] = check_setting(CheckpointSettings, name, value, "checkpointer(): checkpoint")
+    chosen = dataclasses.replace(settings, **values)
+    conflict = checkpoint_conflict(chosen)
+    if conflict is not None:
+        key, problem, fix = conflict
+        raise ConfigError(f"checkpointer(): checkpoint.{key}: {problem}", f"{fix} (or pass dir=)")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``restore()`` loaded: the step saved, the user's extras, and the checkpoint's folder."""
+
+    step: int
+    extra: dict[str, Any]
+    path: str
+
+
+@dataclass(frozen=True)
+class SaveTiming:
+    """How long the training thread was held by one save: waiting for the previous one, then in total."""
+
+    step: int
+    waited: float
+    blocked: float
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module whose state is saved: without DDP's or DataParallel's ``.module``, torch.compile's wrapper."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # type: ignore[assignment]
+        else:
+            return model
+
+
+class Checkpointer:
+    """One per job (``ctx.checkpointer()``); every rank makes it at the same point."""
+
+    def __init__(self, settings: CheckpointSettings, *, rank: int, world_size: int,
+                 state: Callable[[], dict[str, Any]], load_state: Callable[[dict[str, Any]], None]) -> None:
+        self.settings = settings
+        self.rank = rank
+        self.world_size = world_size
+        self._state, self._load_state = state, load_state
+        self._dir = CheckpointDir(settings.dir) if settings.dir else None
+        self._writer = AsyncWriter(asynchronous=settings.async_)
+        self._snapshots = Snapshots()
+        self._agreement = Agreement(rank, world_size)
+        self._saves = 0  # saves started by this checkpointer: the same count on every rank
+        self._last_save = time.monotonic()
+        self.last_timing: SaveTiming | None = None  # how long the latest save held the training thread
+
+    # -- saving ------------------------------------------------------------------------------------------
+
+    def maybe_save(self, step: int, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
+                   scaler: Any = None, extra: dict[str, Any] | None = None) -> bool:
+        """Save if one is due at ``step`` (``every_steps``, ``every_seconds``); whether it saved."""
+        self._writer.check()
+        if self._dir is None:
+            return False
+        due = self.settings.every_steps is not None and step % self.settings.every_steps == 0
+        if self.settings.every_seconds is not None:
+            timed = time.monotonic() - self._last_save >= self.settings.every_seconds
+            (timed_on_rank0,) = self._agreement.from_rank0([int(timed)])  # ranks' clocks differ: rank 0's counts
+            due = due or bool(timed_on_rank0)
+        if due:
+            self.save(step, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, extra=extra)
+        return due
+
+    def save(self, step: int, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
+             scaler: Any = None, extra: dict[str, Any] | None = None) -> None:
+        """Save now: snapshot here, write in the background (the previous save is waited for first)."""
+        if self._dir is None:
+            raise ConfigError("checkpointer(): checkpoint.dir is not set: there is nowhere to save",
+                              "set checkpoint.dir in the job file, or pass ctx.checkpointer(dir=...)")
+        started = time.perf_counter()
+        self._writer.wait()  # the previous save is written: its buffers can be reused
+        waited = time.perf_counter() - started
+        own = {"format": FORMAT, "step": step, "rank": self.rank, "world_size": self.world_size,
+               "rng": rng.capture(), "context": self._state()}
+        parts = {rank_part(self.rank): own}
+        if self.rank == 0:
+            parts[SHARED_PART] = {
+                "format": FORMAT, "step": step, "world_size": self.world_size,
+                "model": unwrap(model).state_dict() if model is not None else None,
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "extra": extra or {},
+            }
+        snapshot = self._snapshots.take(parts)
+        self._saves += 1
+        number = self._saves
+        self._writer.submit(lambda: self._write(step, number, snapshot))
+        self._last_save = time.monotonic()
+        self.last_timing = SaveTiming(step, waited, time.perf_counter() - started)
+        if waited > SLOW_WRITER and self.rank == 0:
+            get_logger().warning("checkpoint: the save of step %d waited %.1f s for the previous one to be written "
+                                 "(save less often, or to a faster disk)", step, waited)
+
+    def _write(self, step: int, number: int, parts: dict[str, Any]) -> None:
+        """The writer's job: this rank's parts, then (rank 0) the mark of completion once every rank's are in."""
+        assert self._dir is not None
+        self._dir.begin(step)
+        for name, part in sorted(parts.items()):
+            self._dir.write_part(step, name, part)
+        self._agreement.part_written(number)
+        if self.rank != 0:
+            return
+        self._agreement.wait_until_all_written(number)
+        self._dir.mark_complete(step, self.world_size, [SHARED_PART, *(rank_part(r) for r in range(self.world_size))])
+        self._dir.prune(self.settings.keep, step)
+
+    def wait(self) -> None:
+        """Until this rank's save in flight is written (rank 0: and marked complete); its error raised here."""
+        self._writer.wait()
+
+    def close(self) -> None:
+        """Wait for the save in flight and stop the writer (``ctx.close()`` does it); a writer error is raised."""
+        self._writer.close()
+
+    # -- restoring ---------------------------------------------------------------------------------------
+
+    def restore(self, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
+                scaler: Any = None) -> Restored | None:
+        """Load the checkpoint ``checkpoint.resume`` names into these objects; None when there is none."""
+        self._writer.check()
+        found = self._resume_from()
+        if found is None:
+            return None
+        folder, step = found
+        manifest = folder.manifest(step)
+        shared = self._part(folder, step, SHARED_PART)
+        for name, target in (("model", unwrap(model) if model is not None else None), ("optimizer", optimizer),
+                             ("scheduler", scheduler), ("scaler", scaler)):
+            if target is not None:
+                self._load_into(target, name, shared, folder.part_path(step, SHARED_PART))
+        same_world = manifest.world_size == self.world_size
+        own = self._part(folder, step, rank_part(self.rank if same_world else 0))
+        self._load_state(own["context"])
+        log = get_logger()
+        if not same_world and self.rank == 0:
+            log.warning("checkpoint: %s was saved by %d rank(s), this job has %d: the model, optimizer, scheduler, "
+                        "scaler, extras and loader positions are loaded; each rank's RNG states are not (every "
+                        "rank goes on from its seed)", folder.folder(step), manifest.world_size, self.world_size)
+        missed = rng.restore(own["rng"]) if same_world else []  # last: nothing may draw after it
+        if missed and self.rank == 0:
+            log.warning("checkpoint: RNG states not restored: %s", ", ".join(missed))
+        if self.rank == 0:
+            log.info("checkpoint: resumed from %s (step %d)", folder.folder(step), step)
+        return Restored(step, dict(shared.get("extra") or {}), folder.folder(step))
+
+    def _resume_from(self) -> tuple[CheckpointDir, int] | None:
+        """The checkpoint to resume from, as rank 0 finds it (every rank gets rank 0's answer)."""
+        resume = self.settings.resume
+        if resume == "never" or (resume == "auto" and self._dir is None):
+            return None
+        folder, step = (self._dir, None) if resume == "auto" else locate(resume)
+        assert folder is not None
+        if step is None:
+            latest = folder.latest_step() if self.rank == 0 else None
+            (agreed,) = self._agreement.from_rank0([-1 if latest is None else latest])
+            step = None if agreed < 0 else agreed
+        if step is None:
+            if resume == "auto":
+                return None
+            raise CheckpointError(f"checkpoint.resume: {folder.root}: holds no complete checkpoint",
+                                  "name a checkpoint dir with a complete step-* folder, or set resume: auto")
+        return folder, step
+
+    def _part(self, folder: CheckpointDir, step: int, part: str) -> dict[str, Any]:
+        data = folder.load_part(step, part)
+        path = folder.part_path(step, part)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise CheckpointError(f"{path}: not a launcher checkpoint part of format {FORMAT} (found {found!r})",
+                                  "resume from a checkpoint this launcher saved")
+        return data
+
+    def _load_into(self, target: Any, name: str, shared: dict[str, Any], path: str) -> None:
+        state = shared.get(name)
+        if state is None:
+            raise CheckpointError(f"{path}: holds no {name} state (none was passed to save())",
+                                  f"restore without {name}=, or save it with the checkpoint")
+        try:
+            target.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+            detail = " ".join(str(error).split())
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            raise CheckpointError(f"{path}: the {name} state does not fit this job's {name}: {detail}",
+                                  "resume with the same model and optimizer settings, or set resume: never") from None
