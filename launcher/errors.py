@@ -14,6 +14,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # a rank failed with an exit code outside 1..125, or no code at all
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was started
+EXIT_STOPPED = 75  # stopped after a checkpoint, as asked (checkpoint.stop_signal): run it again to go on (EX_TEMPFAIL)
 EXIT_HANG = 124  # the hang watchdog stopped the job
 EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C); by another signal N: 128 + N (143 SIGTERM, 129 SIGHUP)
 EXIT_BROKEN_PIPE = 141  # whoever read the launcher's output went away (128 + SIGPIPE, as a shell reports it)

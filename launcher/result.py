@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_HANG, EXIT_OK, exit_code_for
+from launcher.errors import EXIT_HANG, EXIT_OK, EXIT_STOPPED, exit_code_for
 
 
 def signal_number(name: str | None) -> int | None:
@@ -74,6 +74,7 @@ class RunResult:
     log_dir: str | None = None
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" received by the launcher
     hang: Hang | None = None  # the watchdog stopped the job
+    stopped_after_checkpoint: int | None = None  # the step every rank saved before stopping, as asked
 
     @property
     def ok(self) -> bool:
@@ -93,7 +94,7 @@ class RunResult:
             return EXIT_HANG
         root = self.root_cause
         if root is None:
-            return EXIT_OK
+            return EXIT_OK if self.stopped_after_checkpoint is None else EXIT_STOPPED
         return exit_code_for(root.exitcode, root.signal_number)
 
 

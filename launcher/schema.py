@@ -110,6 +110,9 @@ class CheckpointSettings:
     keep: int | None = setting(3, minimum=1)  # complete checkpoints kept, newest first; None: every one
     async_: bool = setting(True, key="async")  # written by a background thread; false: in the training thread
     resume: Literal["auto", "never"] | str = setting("auto", path=True)  # auto: the latest in dir; or a PATH
+    # Sent to the launcher (SLURM's preemption notice, a user): every rank saves at its next maybe_save at one
+    # agreed step, then the job stops with exit code 75. Never SIGTERM: that stops every rank at once.
+    stop_signal: Literal["SIGUSR1", "SIGUSR2"] | None = "SIGUSR1"
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  rendezvous    {rdzv.backend} at {rdzv.endpoint}, run id {rdzv.run_id}",
         f"  restarts      {plan.config.world.max_restarts}",
         f"  stop          {','.join(plan.stop.signals)} forwarded; {plan.stop.grace_period:g} s grace, then SIGKILL",
+        f"  save and stop {_save_and_stop(plan)}",
         f"  hang watchdog {hang}",
         f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",
         f"  output        {_output(plan)}",
@@ -69,6 +70,12 @@ def render_plan(plan: LaunchPlan) -> str:
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)
+
+
+def _save_and_stop(plan: LaunchPlan) -> str:
+    if plan.stop.save_signal is None:
+        return "off"
+    return f"{plan.stop.save_signal} to the launcher: every rank checkpoints at its next maybe_save, then exit 75"
 
 
 def _logs(plan: LaunchPlan) -> str:

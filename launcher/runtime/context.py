@@ -148,8 +148,10 @@ class Context:
             from launcher.runtime.checkpoint.checkpointer import Checkpointer, checkpoint_settings
 
             settings = checkpoint_settings(self.config.checkpoint, overrides)
-            self._checkpointer = Checkpointer(settings, rank=self.rank, world_size=self.world_size,
-                                              state=self.state_dict, load_state=self.load_state_dict)
+            self._checkpointer = Checkpointer(
+                settings, rank=self.rank, world_size=self.world_size, state=self.state_dict,
+                load_state=self.load_state_dict,
+                launcher_requests=_job_config is not None and settings.stop_signal is not None)
         elif overrides:
             raise ConfigError("checkpointer(): the job's checkpointer was made already; keywords go to the first call",
                               "call ctx.checkpointer(...) once and keep the object")

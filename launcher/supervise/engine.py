@@ -26,6 +26,7 @@ from launcher.result import Hang, RunResult
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.save_stop import SaveAndStop
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.agent.server.api import Worker
@@ -68,17 +69,20 @@ def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResult:
-    """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts."""
+def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,
+              save_stop: SaveAndStop | None = None) -> RunResult:
+    """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts; ``save_stop`` is the
+    save-and-stop request this process receives."""
     router = OutputRouter(plan.output) if fifos_supported() else None
     try:
-        return _run_agent(plan, log_dir, router, watcher)
+        return _run_agent(plan, log_dir, router, watcher, save_stop)
     finally:
         if router is not None:
             router.close()
 
 
-def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher) -> RunResult:
+def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher,
+               save_stop: SaveAndStop | None) -> RunResult:
     from torch.distributed.elastic.agent.server.api import WorkerSpec
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
@@ -123,12 +127,15 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
+        save_stop=save_stop,
     )
-    interrupted = None
+    interrupted, stopped = None, None
     try:
         with process_environment(worker_environment(plan)):
             outcome = agent.run()
             trace.mark("agent: run end")
+        if save_stop is not None and not outcome.is_failed():
+            stopped = save_stop.stopped_step(agent.get_worker_group().store)
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     finally:
@@ -141,7 +148,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
         raise RuntimeError("elastic's agent returned no outcome")
     if not outcome.is_failed():
-        return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir,
+                         stopped_after_checkpoint=stopped)
 
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()

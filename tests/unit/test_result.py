@@ -19,3 +19,11 @@ def test_a_root_cause_killed_by_a_signal_gives_128_plus_it() -> None:
     killed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=None, signal="SIGSEGV", timestamp=1.0,
                          message=None, traceback=None)
     assert RunResult(failures=(killed,)).exit_code == 139
+
+
+def test_a_job_stopped_after_a_checkpoint_exits_75_unless_a_rank_failed() -> None:
+    assert RunResult(stopped_after_checkpoint=12).exit_code == 75
+    assert RunResult(stopped_after_checkpoint=12).ok  # not a failure: the API returns the result
+    failed = RankFailure(rank=0, local_rank=0, host="h", pid=7, exitcode=3, signal=None, timestamp=1.0,
+                         message=None, traceback=None)
+    assert RunResult(failures=(failed,), stopped_after_checkpoint=12).exit_code == 3

@@ -5,6 +5,8 @@
   and broadcasts its decision on a gloo group of the checkpointer's own (NCCL
   jobs and the user's collectives are left alone). Every rank makes these calls
   at the same points of the training loop, like any collective.
+- Save and stop: rank 0 looks for the launcher's request in the job's store
+  (``protocol.SAVE_AND_STOP_KEY``) and names the step, as above.
 - When a save is complete: each rank's writer adds one to a counter in the
   job's c10d store (a connection of the checkpointer's own to
   ``MASTER_ADDR:MASTER_PORT``, the store of the launcher's agent or of
@@ -29,8 +31,10 @@ import torch.distributed as dist
 from torch.distributed import PrefixStore, Store, TCPStore  # type: ignore[attr-defined]
 
 from launcher.errors import ConfigError
+from launcher.protocol import SAVE_AND_STOP_KEY, STOPPED_KEY
 
 STORE_POLL = 0.01  # seconds between rank 0's looks at the count of ranks that wrote their parts
+REQUEST_POLL = 0.1  # seconds between rank 0's looks for the launcher's save-and-stop request
 
 
 class Agreement:
@@ -67,6 +71,26 @@ class Agreement:
             return
         while self._store.add(f"{save}/written", 0) < self.world_size:
             time.sleep(STORE_POLL)
+
+
+class StopRequests:
+    """Rank 0's view of the launcher's save-and-stop request (``protocol.SAVE_AND_STOP_KEY`` in the job's store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._next_look = 0.0
+
+    def asked(self) -> bool:
+        """Whether the launcher asked (looked up at most every ``REQUEST_POLL`` seconds)."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + REQUEST_POLL
+        return bool(self._store.check([SAVE_AND_STOP_KEY]))
+
+    def stopped(self, step: int) -> None:
+        """Tell the launcher that every rank saved ``step`` and stops."""
+        self._store.set(STOPPED_KEY, str(step))
 
 
 def job_store() -> Store:

@@ -19,7 +19,14 @@ and one log line says so.
 The training thread only takes a snapshot (``snapshot.py``: tensors copied to
 CPU buffers); the writer (``writer.py``) serialises and writes. A save due while
 the previous one is still being written waits for it. Ranks agree through
-``agreement.py``. Worker side: never imports the launch side.
+``agreement.py``.
+
+Save and stop: under the launcher, ``maybe_save`` also saves when the launcher
+asks (``checkpoint.stop_signal``, e.g. SLURM's preemption notice); every rank
+saves at the step rank 0 names, waits until the checkpoint is complete (rank 0)
+or its part written (the others), and leaves with ``StopAfterCheckpoint``, a
+``SystemExit(0)``: ``finally`` blocks run, the rank exits 0, and the launcher
+exits 75. Worker side: never imports the launch side.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from torch import nn
 
 from launcher.errors import CheckpointError, ConfigError
 from launcher.runtime.checkpoint import rng
-from launcher.runtime.checkpoint.agreement import Agreement
+from launcher.runtime.checkpoint.agreement import Agreement, StopRequests, job_store
 from launcher.runtime.checkpoint.layout import SHARED_PART, CheckpointDir, locate, rank_part
 from launcher.runtime.checkpoint.snapshot import Snapshots
 from launcher.runtime.checkpoint.writer import AsyncWriter
@@ -63,6 +70,14 @@ def checkpoint_settings(settings: CheckpointSettings, overrides: dict[str, Any])
         key, problem, fix = conflict
         raise ConfigError(f"checkpointer(): checkpoint.{key}: {problem}", f"{fix} (or pass dir=)")
     return chosen
+
+
+class StopAfterCheckpoint(SystemExit):
+    """Raised by ``maybe_save`` once the checkpoint the launcher asked for is saved: the rank exits 0."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(0)
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,9 @@ class Checkpointer:
     """One per job (``ctx.checkpointer()``); every rank makes it at the same point."""
 
     def __init__(self, settings: CheckpointSettings, *, rank: int, world_size: int,
-                 state: Callable[[], dict[str, Any]], load_state: Callable[[dict[str, Any]], None]) -> None:
+                 state: Callable[[], dict[str, Any]], load_state: Callable[[dict[str, Any]], None],
+                 launcher_requests: bool = False) -> None:
+        """``launcher_requests``: listen for the launcher's save-and-stop request (under the launcher)."""
         self.settings = settings
         self.rank = rank
         self.world_size = world_size
@@ -107,6 +124,10 @@ class Checkpointer:
         self._writer = AsyncWriter(asynchronous=settings.async_)
         self._snapshots = Snapshots()
         self._agreement = Agreement(rank, world_size)
+        self._listening = launcher_requests and self._dir is not None
+        self._requests: StopRequests | None = None
+        if self._listening and rank == 0:
+            self._requests = StopRequests(self._agreement.job_store or job_store())
         self._saves = 0  # saves started by this checkpointer: the same count on every rank
         self._last_save = time.monotonic()
         self.last_timing: SaveTiming | None = None  # how long the latest save held the training thread
@@ -115,18 +136,29 @@ class Checkpointer:
 
     def maybe_save(self, step: int, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
                    scaler: Any = None, extra: dict[str, Any] | None = None) -> bool:
-        """Save if one is due at ``step`` (``every_steps``, ``every_seconds``); whether it saved."""
+        """Save if one is due at ``step`` (``every_steps``, ``every_seconds``, the launcher's save-and-stop request);
+        whether it saved. After a save the launcher asked for, raises ``StopAfterCheckpoint``."""
         self._writer.check()
         if self._dir is None:
             return False
         due = self.settings.every_steps is not None and step % self.settings.every_steps == 0
-        if self.settings.every_seconds is not None:
-            timed = time.monotonic() - self._last_save >= self.settings.every_seconds
-            (timed_on_rank0,) = self._agreement.from_rank0([int(timed)])  # ranks' clocks differ: rank 0's counts
-            due = due or bool(timed_on_rank0)
-        if due:
+        every = self.settings.every_seconds
+        timed = every is not None and time.monotonic() - self._last_save >= every
+        stop = self._requests is not None and self._requests.asked()
+        if every is not None or self._listening:  # only rank 0's clock and view count
+            timed, stop = (bool(flag) for flag in self._agreement.from_rank0([int(timed), int(stop)]))
+        if due or timed or stop:
             self.save(step, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, extra=extra)
-        return due
+        if stop:
+            self._stop_after(step)
+        return due or timed or stop
+
+    def _stop_after(self, step: int) -> None:
+        self.close()  # this rank's part written; rank 0: every rank's, and the checkpoint marked complete
+        if self._requests is not None:
+            self._requests.stopped(step)
+        get_logger().info("checkpoint: saved step %d and stopping, as the launcher asked", step)
+        raise StopAfterCheckpoint(step)
 
     def save(self, step: int, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
              scaler: Any = None, extra: dict[str, Any] | None = None) -> None:
