@@ -16,6 +16,7 @@ _.data_wait_fraction  # ctx.data.data_wait_fraction, the loaders' data-wait mete
 _.maybe_save  # ctx.checkpointer(): the checkpointer's save when due, and how long its latest save held training
 _.last_timing
 _.blocked
+_.held_at_step
 CachedDataset  # launcher.runtime.cache.CachedDataset and its statistics
 _.stats
 _.reset_stats

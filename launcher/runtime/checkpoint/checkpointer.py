@@ -17,9 +17,12 @@ own part back exactly; on another one the parts every rank shares (and rank
 and one log line says so.
 
 The training thread only takes a snapshot (``snapshot.py``: tensors copied to
-CPU buffers); the writer (``writer.py``) serialises and writes. A save due while
-the previous one is still being written waits for it. Ranks agree through
-``agreement.py``.
+CPU buffers); the writer (``writer.py``) serialises and writes. With ``async``,
+the CPU tensors of the optimizer's parameters and state are copied by the
+writer while the next forward and backward run, and the next optimizer step
+(any ``torch.optim`` optimizer's: a global step pre-hook) waits for that copy.
+A save due while the previous one is still being written waits for it. Ranks
+agree through ``agreement.py``.
 
 Save and stop: under the launcher, ``maybe_save`` also saves when the launcher
 asks (``checkpoint.stop_signal``, e.g. SLURM's preemption notice); every rank
@@ -38,13 +41,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from launcher.errors import CheckpointError, ConfigError
 from launcher.runtime.checkpoint import rng
 from launcher.runtime.checkpoint.agreement import Agreement, StopRequests, job_store
 from launcher.runtime.checkpoint.layout import SHARED_PART, CheckpointDir, locate, rank_part
-from launcher.runtime.checkpoint.snapshot import Snapshots
+from launcher.runtime.checkpoint.snapshot import Snapshot, Snapshots
 from launcher.runtime.checkpoint.writer import AsyncWriter
 from launcher.runtime.log import get_logger
 from launcher.schema import CheckpointSettings
@@ -91,11 +96,27 @@ class Restored:
 
 @dataclass(frozen=True)
 class SaveTiming:
-    """How long the training thread was held by one save: waiting for the previous one, then in total."""
+    """How long one save held the training thread: waiting for the previous one, in ``save()`` in all, and
+    at the next optimizer step, which waits until the parameters and the optimizer's state are copied."""
 
     step: int
     waited: float
     blocked: float
+    held_at_step: float = 0.0
+
+
+def _never(_tensor: torch.Tensor) -> bool:
+    return False
+
+
+def _changed_by_steps_only(optimizer: Any) -> Callable[[torch.Tensor], bool]:
+    """Whether a tensor is one of ``optimizer``'s parameters or state tensors, which its steps change."""
+    if optimizer is None:
+        return _never
+    pointers = {p.data_ptr() for group in getattr(optimizer, "param_groups", ()) for p in group["params"]}
+    pointers |= {value.data_ptr() for state in getattr(optimizer, "state", {}).values() for value in state.values()
+                 if isinstance(value, torch.Tensor)}
+    return lambda tensor: tensor.data_ptr() in pointers
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -129,6 +150,8 @@ class Checkpointer:
         if self._listening and rank == 0:
             self._requests = StopRequests(self._agreement.job_store or job_store())
         self._saves = 0  # saves started by this checkpointer: the same count on every rank
+        self._copying: Snapshot | None = None  # the last save, whose parameters may still be being copied
+        self._step_hook = register_optimizer_step_pre_hook(self._before_optimizer_step) if settings.async_ else None
         self._last_save = time.monotonic()
         self.last_timing: SaveTiming | None = None  # how long the latest save held the training thread
 
@@ -181,9 +204,11 @@ class Checkpointer:
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "extra": extra or {},
             }
-        snapshot = self._snapshots.take(parts)
+        later = _changed_by_steps_only(optimizer) if self.settings.async_ else _never
+        snapshot = self._snapshots.take(parts, later)
         self._saves += 1
         number = self._saves
+        self._copying = snapshot
         self._writer.submit(lambda: self._write(step, number, snapshot))
         self._last_save = time.monotonic()
         self.last_timing = SaveTiming(step, waited, time.perf_counter() - started)
@@ -191,11 +216,24 @@ class Checkpointer:
             get_logger().warning("checkpoint: the save of step %d waited %.1f s for the previous one to be written "
                                  "(save less often, or to a faster disk)", step, waited)
 
-    def _write(self, step: int, number: int, parts: dict[str, Any]) -> None:
-        """The writer's job: this rank's parts, then (rank 0) the mark of completion once every rank's are in."""
+    def _before_optimizer_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
+        """Before any optimizer step changes them: the last save's copies are made (what the writer has not
+        taken on yet, by this thread)."""
+        snapshot = self._copying
+        if snapshot is None or snapshot.copied.is_set():
+            return
+        started = time.perf_counter()
+        snapshot.copy_rest()
+        if self.last_timing is not None:
+            self.last_timing = dataclasses.replace(self.last_timing, held_at_step=time.perf_counter() - started)
+
+    def _write(self, step: int, number: int, snapshot: Snapshot) -> None:
+        """The writer's job: the copies left for later, this rank's parts, then (rank 0) the mark of completion
+        once every rank's are in."""
         assert self._dir is not None
+        snapshot.finish()
         self._dir.begin(step)
-        for name, part in sorted(parts.items()):
+        for name, part in sorted(snapshot.parts.items()):
             self._dir.write_part(step, name, part)
         self._agreement.part_written(number)
         if self.rank != 0:
@@ -210,6 +248,9 @@ class Checkpointer:
 
     def close(self) -> None:
         """Wait for the save in flight and stop the writer (``ctx.close()`` does it); a writer error is raised."""
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
         self._writer.close()
 
     # -- restoring ---------------------------------------------------------------------------------------
@@ -217,7 +258,7 @@ class Checkpointer:
     def restore(self, *, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
                 scaler: Any = None) -> Restored | None:
         """Load the checkpoint ``checkpoint.resume`` names into these objects; None when there is none."""
-        self._writer.check()
+        self._writer.wait()  # nothing is being copied out of the objects loaded into
         found = self._resume_from()
         if found is None:
             return None

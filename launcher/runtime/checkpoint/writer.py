@@ -16,7 +16,10 @@ Worker side: never imports the launch side.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from launcher.runtime.threads import BackgroundLoop
 
 POLL = 0.1  # seconds: how long the idle writer waits for a job before checking whether to stop
+NICENESS = 10  # the writer thread's nice value on Linux: training threads come first when CPUs are short
 
 
 class AsyncWriter:
@@ -37,8 +41,12 @@ class AsyncWriter:
         self._idle.set()
         self._loop: BackgroundLoop | None = None
         self._failed: BaseException | None = None  # raised in the owner once already
+        self._niced = False
 
     def _step(self) -> None:
+        if not self._niced:
+            self._niced = True
+            _lower_this_threads_priority()
         try:
             job = self._jobs.get(timeout=POLL)
         except queue.Empty:
@@ -93,3 +101,10 @@ class AsyncWriter:
             if self._loop is not None:
                 self._loop.stop()
                 self._loop = None
+
+
+def _lower_this_threads_priority() -> None:
+    """Linux schedules threads one by one: a nicer writer leaves the CPUs to training when they are all busy."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)

@@ -19,6 +19,7 @@ from torch import nn
 from launcher.errors import CheckpointError, ConfigError
 from launcher.runtime.checkpoint.checkpointer import Checkpointer, unwrap
 from launcher.runtime.checkpoint.layout import CheckpointDir
+from launcher.runtime.checkpoint.snapshot import Snapshots
 from launcher.runtime.data.pipeline import DataPipeline
 from launcher.schema import CheckpointSettings, DataSettings
 
@@ -97,6 +98,30 @@ def test_the_snapshot_is_taken_at_save_and_later_training_does_not_change_it(tmp
     shared = CheckpointDir(str(tmp_path)).load_part(1, "shared")
     for name, value in shared["model"].items():
         assert torch.equal(value, saved[name])
+
+
+def test_the_next_optimizer_step_waits_for_the_copy_of_parameters_and_optimizer_state(tmp_path: Path) -> None:
+    run = Training()
+    run.step()
+    ckpt = run.checkpointer(dir=str(tmp_path))
+    ckpt.save(1, model=run.model, optimizer=run.optimizer)
+    saved = {k: v.clone() for k, v in run.model.state_dict().items()}
+    exp_avg = run.optimizer.state[run.optimizer.param_groups[0]["params"][0]]["exp_avg"].clone()
+    run.step()  # at once: its optimizer step must wait until the writer copied what it changes
+    ckpt.close()
+    shared = CheckpointDir(str(tmp_path)).load_part(1, "shared")
+    for name, value in shared["model"].items():
+        assert torch.equal(value, saved[name])
+    assert torch.equal(shared["optimizer"]["state"][0]["exp_avg"], exp_avg)
+    assert ckpt.last_timing is not None and ckpt.last_timing.held_at_step >= 0
+
+
+def test_a_parameter_changed_in_place_before_its_copy_fails_the_save_instead_of_tearing_it() -> None:
+    weight = torch.zeros(4)
+    snapshot = Snapshots().take({"shared": {"model": {"w": weight}}}, later=lambda tensor: True)
+    weight.add_(1.0)  # not through an optimizer step
+    with pytest.raises(CheckpointError, match=r"model\['w'\] was changed in place after save\(\)"):
+        snapshot.finish()
 
 
 def test_data_parallel_and_compile_wrappers_are_unwrapped() -> None:
