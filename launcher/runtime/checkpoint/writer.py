@@ -27,7 +27,7 @@ from collections.abc import Callable
 from launcher.runtime.threads import BackgroundLoop
 
 POLL = 0.1  # seconds: how long the idle writer waits for a job before checking whether to stop
-NICENESS = 10  # the writer thread's nice value on Linux: training threads come first when CPUs are short
+NICENESS = 5  # the writer thread's nice value on Linux: training threads come first when CPUs are short
 
 
 class AsyncWriter:
