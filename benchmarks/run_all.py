@@ -30,7 +30,7 @@ from benchmarks.common import (
     prepare,
 )
 
-ORDER = ("launch_overhead", "memory", "failure_latency", "data_loading", "launch_profile")
+ORDER = ("launch_overhead", "memory", "failure_latency", "data_loading", "launch_profile", "checkpoint_stall")
 NOT_BENCHMARKS = {"__init__", "common", "run_all"}
 
 
