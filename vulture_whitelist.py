@@ -13,6 +13,10 @@ wall_time  # RunResult.wall_time
 _.gather  # ctx.gather
 _.main_process_first  # ctx.main_process_first
 _.data_wait_fraction  # ctx.data.data_wait_fraction, the loaders' data-wait meter
+_.maybe_save  # ctx.checkpointer(): the checkpointer's save when due, and how long its latest save held training
+_.last_timing
+_.blocked
+_.held_at_step
 CachedDataset  # launcher.runtime.cache.CachedDataset and its statistics
 _.stats
 _.reset_stats
@@ -36,3 +40,4 @@ rdzv_run_id  # ...and that hook's parameter, named by elastic's signature
 launcher
 _.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
 _._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
+

@@ -30,7 +30,8 @@ from benchmarks.common import (
     prepare,
 )
 
-ORDER = ("launch_overhead", "memory", "failure_latency", "data_loading", "launch_profile", "output_path")
+ORDER = ("launch_overhead", "memory", "failure_latency", "data_loading", "launch_profile", "output_path",
+         "checkpoint_stall")
 NOT_BENCHMARKS = {"__init__", "common", "run_all"}
 
 

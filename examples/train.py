@@ -2,7 +2,10 @@
 
 Run it with ``python -m launcher --nprocs 4 examples/train.yaml``. The job file
 names ``train.py:main``, which the launcher calls as ``main(ctx, **kwargs)`` on
-every rank; ``ctx`` knows the rank, the device and the job's settings.
+every rank; ``ctx`` knows the rank, the device and the job's settings. Its
+``checkpoint:`` section saves every 50 steps; killed and run again (or restarted
+by ``--max-restarts``), the job goes on from its latest checkpoint exactly as if
+it had never stopped.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ def main(ctx, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  #
     model = DistributedDataParallel(model.to(ctx.device))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    ctx.print(f"training on {ctx.world_size} process(es), backend {ctx.backend}, {len(dataset)} samples")
+    ckpt = ctx.checkpointer()  # settings from checkpoint: in train.yaml
+    restored = ckpt.restore(model=model, optimizer=optimizer)  # the latest checkpoint, with the loaders' positions
+    step = restored.step if restored is not None else 0
+    ctx.print(f"training on {ctx.world_size} process(es), backend {ctx.backend}, {len(dataset)} samples"
+              + (f", from step {step}" if restored is not None else ""))
     mean_loss = float("nan")
     for epoch in ctx.epochs(epochs):  # sets the epoch on every loader: a new shuffle each epoch
         totals = torch.zeros(3, device=ctx.device)  # loss sum, correct, count
@@ -48,10 +55,14 @@ def main(ctx, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  #
             loss.backward()
             optimizer.step()
             ctx.step()  # progress, for the hang watchdog
+            step += 1
+            ckpt.maybe_save(step, model=model, optimizer=optimizer)  # written in the background when due
             totals += torch.stack([loss.detach() * len(targets), (logits.argmax(1) == targets).sum(),
                                    torch.tensor(len(targets), device=ctx.device)])
         dist.all_reduce(totals)
         mean_loss = (totals[0] / totals[2]).item()
         if epoch % 5 == 4 or epoch == epochs - 1:
             ctx.print(f"epoch {epoch + 1:3d}/{epochs}  loss {mean_loss:.4f}  accuracy {totals[1] / totals[2]:.3f}")
+    if restored is not None and step == restored.step:
+        ctx.print("nothing left to train (--set checkpoint.resume=never starts over)")
     return mean_loss

@@ -76,7 +76,7 @@ def run_worker(payload: WorkerPayload) -> Any:
 
     context.install_job(payload.config, payload.backend)
     try:
-        return _run_target(payload)
+        return _run_to_the_end(payload)
     except SystemExit as stop:
         if stop.code in (None, 0):
             return None
@@ -95,6 +95,20 @@ def run_worker(payload: WorkerPayload) -> Any:
         mp.run_atexit()  # forked children end in os._exit: run the user's handlers here
         _flush()
         trace.mark("worker: run_worker end")
+
+
+def _run_to_the_end(payload: WorkerPayload) -> Any:
+    """The user's target, then its checkpointer's last save written: a writer error still fails the rank."""
+    from launcher.runtime.context import finish_checkpoints
+
+    try:
+        result = _run_target(payload)
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise
+        result = None
+    finish_checkpoints()
+    return result
 
 
 # Frames of the launcher and of the machinery that calls the user's code.

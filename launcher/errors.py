@@ -14,6 +14,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # a rank failed with an exit code outside 1..125, or no code at all
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was started
+EXIT_STOPPED = 75  # stopped after a checkpoint, as asked (checkpoint.stop_signal): run it again to go on (EX_TEMPFAIL)
 EXIT_HANG = 124  # the hang watchdog stopped the job
 EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C); by another signal N: 128 + N (143 SIGTERM, 129 SIGHUP)
 # The reader of the launcher's stdout or stderr went away (``| head``): the job was stopped, or its output lost
@@ -66,3 +67,11 @@ class PlatformError(LauncherError):
 
 class HostLimitError(LauncherError):
     """The job needs more than this host allows (open files per process, processes)."""
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used: corrupt, truncated, refused by ``weights_only``, or not this job's.
+
+    Raised in a worker, it fails that rank with exit code 1 (as every error a
+    rank raises), so the launcher exits 1 with this one line as the root cause.
+    """

@@ -9,6 +9,14 @@
 - The stacks file (``STACKS_FILE``, with the hang watchdog on): faulthandler
   writes every thread's stack there on SIGUSR1, after a first line naming the
   main thread (``main_thread_header``/``main_thread_ident``).
+- Save and stop (``checkpoint.stop_signal``): the launcher passes the request
+  on to its agent process with ``AGENT_SAVE_SIGNAL`` (never to a worker: there
+  SIGUSR1 asks faulthandler for the stacks); the agent sets
+  ``SAVE_AND_STOP_KEY`` in the job's c10d store, which the ranks of every node
+  reach; rank 0's checkpointer sees it, every rank saves at the step rank 0
+  names, and rank 0 sets ``STOPPED_KEY`` to that step once the checkpoint is
+  complete, before the ranks exit 0. The agent reads it to tell such a stop
+  from a job that ended.
 - The error file: elastic's layout, ``{"message": {"message": ..., "extraInfo":
   {"py_callstack": ..., "timestamp": ...}}}``, plus ``extraInfo.time``, when the
   exception was raised (seconds since the epoch, sub-second): the root cause is
@@ -33,6 +41,9 @@ ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"  # set by elastic for every work
 PROGRESS_FILE = "progress"  # touched by the worker's heartbeat when the rank made progress
 PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
 STACKS_FILE = "stacks.txt"  # every thread's Python stack, each time the hang watchdog asks (SIGUSR1)
+AGENT_SAVE_SIGNAL = "SIGUSR1"  # launcher → its agent process: the user asked to save and stop
+SAVE_AND_STOP_KEY = "launcher/save_and_stop"  # agent → ranks, in the job's store: save at the next maybe_save, stop
+STOPPED_KEY = "launcher/stopped_after_checkpoint"  # rank 0 → agent: the step of the complete checkpoint it stopped at
 
 
 @dataclass(frozen=True)

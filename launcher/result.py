@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_BROKEN_PIPE, EXIT_HANG, EXIT_OK, exit_code_for
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_HANG, EXIT_OK, EXIT_STOPPED, exit_code_for
 
 
 def signal_number(name: str | None) -> int | None:
@@ -88,6 +88,7 @@ class RunResult:
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" received by the launcher
     hang: Hang | None = None  # the watchdog stopped the job
     output_closed: OutputClosed | None = None  # the console's reader went away: exit 141, unless a rank failed
+    stopped_after_checkpoint: int | None = None  # the step every rank saved before stopping, as asked
 
     @property
     def ok(self) -> bool:
@@ -110,7 +111,9 @@ class RunResult:
         root = self.root_cause
         if root is not None:  # a rank that failed on its own says more than the output's reader leaving
             return exit_code_for(root.exitcode, root.signal_number)
-        return EXIT_BROKEN_PIPE if self.output_closed is not None else EXIT_OK
+        if self.output_closed is not None:
+            return EXIT_BROKEN_PIPE
+        return EXIT_OK if self.stopped_after_checkpoint is None else EXIT_STOPPED
 
 
 class JobFailed(Exception):

@@ -13,7 +13,7 @@ holds a filesystem path (resolved against the YAML file's folder).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 NprocSpec = int | Literal["auto", "cpu", "gpu"]
@@ -22,11 +22,24 @@ StartMethod = Literal["auto", "spawn", "forkserver", "fork"]
 
 
 def setting(default: Any, *, minimum: float | None = None, above: float | None = None,
-            maximum: float | None = None, path: bool = False) -> Any:
+            maximum: float | None = None, path: bool = False, key: str | None = None) -> Any:
     """A field with what its type cannot say: ``minimum <= value``, ``value > above``, ``value <= maximum``
-    (numbers only; other values of a union such as ``'auto'`` are not ranged), or a path."""
-    limits = {"minimum": minimum, "above": above, "maximum": maximum, "path": path or None}
+    (numbers only; other values of a union such as ``'auto'`` are not ranged), or a path (a union's
+    words, such as ``'auto'``, are not paths). ``key``: its name in a job file when the field's own name
+    cannot be that (``async``, a Python keyword)."""
+    limits = {"minimum": minimum, "above": above, "maximum": maximum, "path": path or None, "key": key}
     return field(default=default, metadata={k: v for k, v in limits.items() if v is not None})
+
+
+def key_of(item: Field[Any]) -> str:
+    """A field's name in a job file."""
+    return str(item.metadata.get("key", item.name))
+
+
+def as_tree(section: Any) -> dict[str, Any]:
+    """A settings dataclass as a job file holds it: sections as mappings, every value under its key."""
+    return {key_of(item): as_tree(value) if is_dataclass(value := getattr(section, item.name)) else value
+            for item in fields(section)}
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,21 @@ class MonitorSettings:
 
 
 @dataclass(frozen=True)
+class CheckpointSettings:
+    """Defaults of ``ctx.checkpointer()`` (keyword arguments, by field name, override them)."""
+
+    dir: str | None = setting(None, path=True)  # None: nothing is saved
+    every_steps: int | None = setting(None, minimum=1)  # maybe_save(step) saves when step % every_steps == 0
+    every_seconds: float | None = setting(None, above=0)  # ...and when this long passed since the last save
+    keep: int | None = setting(3, minimum=1)  # complete checkpoints kept, newest first; None: every one
+    async_: bool = setting(True, key="async")  # written by a background thread; false: in the training thread
+    resume: Literal["auto", "never"] | str = setting("auto", path=True)  # auto: the latest in dir; or a PATH
+    # Sent to the launcher (SLURM's preemption notice, a user): every rank saves at its next maybe_save at one
+    # agreed step, then the job stops with exit code 75. Never SIGTERM: that stops every rank at once.
+    stop_signal: Literal["SIGUSR1", "SIGUSR2"] | None = "SIGUSR1"
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything a job is: what to run, on how many processes, with which settings."""
 
@@ -101,3 +129,4 @@ class JobConfig:
     logs: LogSettings = field(default_factory=LogSettings)
     data: DataSettings = field(default_factory=DataSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)

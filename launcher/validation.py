@@ -17,6 +17,7 @@ import typing
 from typing import Any, Literal, Union
 
 from launcher.errors import ConfigError
+from launcher.schema import CheckpointSettings, key_of
 
 
 def coerce(value: Any, hint: Any) -> tuple[bool, Any]:
@@ -114,7 +115,25 @@ def check_setting(section: type, name: str, value: Any, where: str) -> Any:
     ``where`` starts the message (``"dataloader(): data"``: the caller and the section's key).
     """
     field = next(f for f in dataclasses.fields(section) if f.name == name)
-    return checked(value, typing.get_type_hints(section)[name], field, f"{where}.{name}", "pass")
+    return checked(value, typing.get_type_hints(section)[name], field, f"{where}.{key_of(field)}", "pass")
+
+
+def words(hint: Any) -> tuple[Any, ...]:
+    """The Literal values a field's type allows (``'auto'``, ``'never'``): words, not paths, in a path field."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return tuple(word for option in typing.get_args(hint) for word in words(option))
+    return ()
+
+
+def checkpoint_conflict(settings: CheckpointSettings) -> tuple[str, str, str] | None:
+    """``(key, problem, fix)`` when the ``checkpoint:`` settings contradict each other, else None."""
+    for name in ("every_steps", "every_seconds"):
+        if getattr(settings, name) is not None and settings.dir is None:
+            return (name, "is set but checkpoint.dir is not: there is nowhere to save",
+                    f"set checkpoint.dir, or remove checkpoint.{name}")
+    return None
 
 
 def checked(value: Any, hint: Any, field: dataclasses.Field[Any], label: str, advice: str) -> Any:

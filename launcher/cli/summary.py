@@ -23,6 +23,9 @@ def report(result: RunResult, out: TextIO) -> None:
         print(f"launcher: {result.output_closed.describe()}", file=out, flush=True)
     root = result.root_cause
     if root is None:
+        if result.stopped_after_checkpoint is not None:
+            print(f"launcher: stopped after the checkpoint of step {result.stopped_after_checkpoint}, as asked "
+                  f"(exit {result.exit_code}): run the job again to go on from it", file=out, flush=True)
         if result.log_dir:  # a folder made for this run: say which
             print(f"launcher: per-rank logs in {result.log_dir}", file=out, flush=True)
         return

@@ -16,19 +16,24 @@ from typing import Any
 
 from launcher.config.layers import Bases, Layer, Origins, merge_layers, where
 from launcher.errors import ConfigError
-from launcher.schema import JobConfig
-from launcher.validation import checked, show
+from launcher.schema import JobConfig, as_tree, key_of
+from launcher.validation import checked, checkpoint_conflict, show, words
 
 
 def build_config(layers: list[Layer]) -> JobConfig:
     """Merge layers (later wins) and validate once against the schema."""
     merged = merge_layers(layers)
-    return typing.cast(JobConfig, _build(JobConfig, merged.tree, (), merged.origins, merged.bases))
+    config = typing.cast(JobConfig, _build(JobConfig, merged.tree, (), merged.origins, merged.bases))
+    conflict = checkpoint_conflict(config.checkpoint)
+    if conflict is not None:
+        key, problem, fix = conflict
+        raise ConfigError(f"{where(('checkpoint', key), merged.origins)}: checkpoint.{key}: {problem}", fix)
+    return config
 
 
 def check_job(config: JobConfig) -> None:
     """Validate a JobConfig built in code (the API) the same way as one read from YAML."""
-    build_config([Layer(dataclasses.asdict(config), {}, "JobConfig")])
+    build_config([Layer(as_tree(config), {}, "JobConfig")])
 
 
 def _build(cls: type, data: Any, prefix: tuple[str, ...], origins: Origins, bases: Bases) -> Any:
@@ -38,7 +43,7 @@ def _build(cls: type, data: Any, prefix: tuple[str, ...], origins: Origins, base
             f"{where(prefix, origins)}: {section}: expected a mapping, got {show(data)}",
             f"write {section} as indented key: value lines",
         )
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {key_of(f): f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
@@ -47,13 +52,14 @@ def _build(cls: type, data: Any, prefix: tuple[str, ...], origins: Origins, base
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(fields)}"
             raise ConfigError(f"{where(dotted, origins)}: {'.'.join(dotted)}: unknown key", hint)
     values: dict[str, Any] = {}
-    for name, value in data.items():
-        dotted = (*prefix, name)
+    for key, value in data.items():
+        dotted = (*prefix, key)
+        name = fields[key].name
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _build(typing.cast(type, hint), value, dotted, origins, bases)
             continue
-        values[name] = _checked(value, hint, fields[name], dotted, origins, bases)
+        values[name] = _checked(value, hint, fields[key], dotted, origins, bases)
     return cls(**values)
 
 
@@ -61,7 +67,7 @@ def _checked(value: Any, hint: Any, field: dataclasses.Field[Any], dotted: tuple
              bases: Bases) -> Any:
     key = ".".join(dotted)
     result = checked(value, hint, field, f"{where(dotted, origins)}: {key}", f"set {key} to")
-    if field.metadata.get("path") and isinstance(result, str):
+    if field.metadata.get("path") and isinstance(result, str) and result not in words(hint):
         result = _resolve_path(field.name, result, bases.get(dotted))
     return result
 

@@ -34,6 +34,7 @@ from launcher.plan.model import (
 )
 from launcher.platforms import (
     StartMethodChoice,
+    available_signals,
     backend_for,
     choose_start_method,
     installed_torch_version,
@@ -206,6 +207,18 @@ def plan_output(config: JobConfig, nprocs: int, environ: Mapping[str, str]) -> O
                       environ.get(PREFIX_TEMPLATE_VARIABLE) or None, config.world.role)
 
 
+def plan_stop(config: JobConfig, platform: str) -> StopPlan:
+    """The signals the launcher passes on as a stop, the grace period, and the save-and-stop signal (if here)."""
+    signals = parse_signals(config.world.signals_to_handle, platform)
+    save = config.checkpoint.stop_signal
+    if save is not None and save not in available_signals(platform):
+        save = None
+    if save is not None and save in signals:
+        raise ConfigError(f"checkpoint.stop_signal: {save} is also in world.signals_to_handle, which stops every rank",
+                          f"choose another checkpoint.stop_signal, or leave {save} out of --signals-to-handle")
+    return StopPlan(signals, config.world.shutdown_timeout, save)
+
+
 def plan_hang(config: JobConfig) -> HangPlan | None:
     monitor = config.monitor
     if not monitor.hang_timeout:
@@ -265,7 +278,7 @@ def build_plan(
     rendezvous = plan_rendezvous(config, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts)
     output = plan_output(config, nprocs, facts.environ)
-    stop = StopPlan(parse_signals(config.world.signals_to_handle, facts.platform), config.world.shutdown_timeout)
+    stop = plan_stop(config, facts.platform)
     log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None
     worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env}
@@ -299,6 +312,8 @@ def build_plan(
         }
         ranks.append(RankPlan(local_rank, rank, env, stdout, stderr, error_file))
     notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}", *platform_notes(facts.platform), *start.notes]
+    if config.checkpoint.stop_signal is not None and stop.save_signal is None:
+        notes.append(f"checkpoint.stop_signal: {config.checkpoint.stop_signal} does not exist here: no save and stop")
     if rendezvous.backend == "static":
         notes.append(f"the store listens on {rendezvous.master_addr} only")
     torch_text = torch_note()

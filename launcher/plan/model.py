@@ -104,6 +104,7 @@ class StopPlan:
 
     signals: tuple[str, ...]  # names that exist on this platform, e.g. ("SIGTERM", "SIGINT")
     grace_period: float  # seconds between SIGTERM and SIGKILL
+    save_signal: str | None = None  # every rank saves a checkpoint, then the job stops; None: off or not here
 
 
 @dataclass(frozen=True)

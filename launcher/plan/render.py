@@ -62,6 +62,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  rendezvous    {rdzv.backend} at {rdzv.endpoint}, run id {rdzv.run_id}",
         f"  restarts      {plan.config.world.max_restarts}",
         f"  stop          {','.join(plan.stop.signals)} forwarded; {plan.stop.grace_period:g} s grace, then SIGKILL",
+        f"  save and stop {_save_and_stop(plan)}",
         f"  hang watchdog {hang}",
         f"  seed          {plan.config.seed if plan.config.seed is not None else 'not set'}",
         f"  output        {_output(plan)}",
@@ -87,6 +88,12 @@ def _limits(plan: LaunchPlan) -> str:
     else:
         files = f" (limit {hard})"
     return f"about {limits.agent_open_files} open files in the agent{files}; at least {limits.processes} processes"
+
+
+def _save_and_stop(plan: LaunchPlan) -> str:
+    if plan.stop.save_signal is None:
+        return "off"
+    return f"{plan.stop.save_signal} to the launcher: every rank checkpoints at its next maybe_save, then exit 75"
 
 
 def _logs(plan: LaunchPlan) -> str:

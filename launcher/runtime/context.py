@@ -20,17 +20,26 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
+from launcher.errors import ConfigError
 from launcher.runtime import progress
 from launcher.runtime.seeding import seed_everything
 from launcher.schema import JobConfig
 
 if TYPE_CHECKING:
+    from launcher.runtime.checkpoint.checkpointer import Checkpointer
     from launcher.runtime.data.pipeline import DataPipeline
 
 _job_config: JobConfig | None = None
 _job_backend: str | None = None  # the launcher's choice; None under torchrun or plain python
 _context: Context | None = None
 _lock = threading.Lock()
+
+
+def finish_checkpoints() -> None:
+    """The bootstrap, when the user's code returned: the last save is written (or its error raised) before
+    the rank reports success, also when the user's script leaves ``ctx.close()`` to the end of the process."""
+    if _context is not None:
+        _context.finish_checkpoints()
 
 
 def install_job(config: JobConfig, backend: str) -> None:
@@ -78,6 +87,7 @@ class Context:
         self._owns_group = owns_group
         self._closed = False
         self._pipeline: DataPipeline | None = None
+        self._checkpointer: Checkpointer | None = None
 
     rank = property(lambda self: self._world.rank)
     local_rank = property(lambda self: self._world.local_rank)
@@ -127,6 +137,32 @@ class Context:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.data.load_state_dict(state["data"])
 
+    # -- checkpoints (launcher.runtime.checkpoint) -------------------------------
+
+    def checkpointer(self, **overrides: Any) -> Checkpointer:
+        """Saves and restores the training state; settings from ``checkpoint:``, keywords (field names) override.
+
+        One per job, made by every rank at the same point (it forms a group of its own); later calls return it.
+        """
+        if self._checkpointer is None:
+            from launcher.runtime.checkpoint.checkpointer import Checkpointer, checkpoint_settings
+
+            settings = checkpoint_settings(self.config.checkpoint, overrides)
+            self._checkpointer = Checkpointer(
+                settings, rank=self.rank, world_size=self.world_size, state=self.state_dict,
+                load_state=self.load_state_dict,
+                launcher_requests=_job_config is not None and settings.stop_signal is not None)
+        elif overrides:
+            raise ConfigError("checkpointer(): the job's checkpointer was made already; keywords go to the first call",
+                              "call ctx.checkpointer(...) once and keep the object")
+        return self._checkpointer
+
+    def finish_checkpoints(self) -> None:
+        """Wait for the save in flight and stop the writer; its error, if it failed, is raised here."""
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            checkpointer.close()
+
     # -- progress and output ---------------------------------------------------
 
     def step(self, steps: int = 1) -> None:
@@ -157,11 +193,17 @@ class Context:
             self.barrier()
 
     def close(self) -> None:
-        """Destroy the process group this context created (also run at exit)."""
-        global _context
+        """Finish the checkpointer's last save, destroy the process group this context created (also at exit)."""
         if self._closed:
             return
         self._closed = True
+        try:
+            self.finish_checkpoints()
+        finally:
+            self._close_group()
+
+    def _close_group(self) -> None:
+        global _context
         if self._owns_group and dist.is_initialized():
             dist.destroy_process_group()
         with _lock:

@@ -1,7 +1,7 @@
 """The one background-thread pattern: start, loop until an Event, bounded join, errors surface in the owner.
 
 Used by the worker's heartbeat and parent watchdog, and by the launcher's
-output router; the monitor and the checkpoint writer will use it too. A loop
+output router, and by the checkpoint writer; the monitor will use it too. A loop
 step that raises stops the loop; the error is re-raised in the owning thread
 at the next ``check()`` or at ``stop()``. Steps must never call CUDA.
 """

@@ -14,6 +14,8 @@ Subclassed, not copied. What changes:
   (``descendants.Strays``: a daemon a rank started);
 - when the reader of the console goes away (``| head``: the router saw EPIPE), the job is stopped as
   after a failure, and never restarted for it: ``ConsoleClosed`` ends elastic's run, which stops the workers;
+- save and stop: a request the agent's process received is set in the store of every rendezvous round
+  (``save_stop.py``);
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
   with FIFOs that route worker output through the launcher (``output.py``).
 What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
@@ -46,6 +48,7 @@ from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import process_failure
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
+from launcher.supervise.save_stop import SaveAndStop
 from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack
 
 RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
@@ -106,7 +109,7 @@ class LauncherAgent(LocalElasticAgent):
                  router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
                  output: OutputPlan | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
-                 strays: Strays | None = None,
+                 strays: Strays | None = None, save_stop: SaveAndStop | None = None,
                  **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._own_monitoring = own_monitoring
@@ -119,6 +122,7 @@ class LauncherAgent(LocalElasticAgent):
         self._output = output
         self._on_restart = on_restart
         self._strays = strays  # stopped after every attempt: what its ranks left running
+        self._save_stop = save_stop
         self._attempt_started = time.time()
         self._last_failures: dict[int, ProcessFailure] = {}
         self.exit_times: dict[tuple[int, int], float] = {}  # (attempt, local rank) → when its exit was seen
@@ -159,6 +163,8 @@ class LauncherAgent(LocalElasticAgent):
         return pids
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
+        if self._save_stop is not None:
+            self._save_stop.post(worker_group.store)
         if not self._own_monitoring:
             self._stop_if_console_closed()
             result: RunResult = super()._monitor_workers(worker_group)

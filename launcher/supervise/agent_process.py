@@ -39,11 +39,14 @@ from launcher.compat import mp
 from launcher.errors import LauncherError
 from launcher.plan.model import LaunchPlan
 from launcher.platforms import name_this_process, signal_when_parent_dies
-from launcher.result import RunResult
+from launcher.protocol import AGENT_SAVE_SIGNAL
+from launcher.result import RunResult, signal_number
 from launcher.supervise.descendants import Strays
 from launcher.supervise.reaper import KILL, LAUNCHER_GONE, Reaper, signal_group
+from launcher.supervise.save_stop import SaveAndStop
 
 AGENT_PROCESS_NAME = "launcher-agent"
+_AGENT_SAVE = signal_number(AGENT_SAVE_SIGNAL)
 
 
 def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
@@ -54,7 +57,7 @@ def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
     forwarder = _Forwarder()
     pids: list[int] = []
     trace.mark("launcher: agent process start")
-    with forwarder.installed(plan.stop.signals):
+    with forwarder.installed(plan.stop.signals, plan.stop.save_signal):
         process.start()
         theirs.close()
         assert process.pid is not None  # started
@@ -97,17 +100,22 @@ def _receive(channel: Connection, pids: list[int]) -> tuple[str, Any] | None:
 
 
 class _Forwarder:
-    """The launcher's handler for stop signals: pass each on to the agent (once it exists)."""
+    """The launcher's handler for stop signals, and for the save-and-stop one: pass each on to the agent (once it
+    exists), the latter as ``AGENT_SAVE_SIGNAL`` (whatever the user sent, the agent's process knows that one)."""
 
     def __init__(self) -> None:
         self._pid: int | None = None
-        self.received: list[int] = []
+        self.received: list[int] = []  # stop signals
+        self._save_asked = False
 
     @contextlib.contextmanager
-    def installed(self, names: tuple[str, ...]) -> Iterator[None]:
+    def installed(self, names: tuple[str, ...], save_signal: str | None = None) -> Iterator[None]:
         """Handle ``names`` while in the block (signal handlers belong to the main thread: elsewhere, none)."""
         main_thread = threading.current_thread() is threading.main_thread()
         previous = {number: signal.signal(number, self._handle) for number in _numbers(names) if main_thread}
+        save = signal_number(save_signal)
+        if save is not None and _AGENT_SAVE is not None and main_thread:
+            previous[save] = signal.signal(save, self._handle_save)
         try:
             yield
         finally:
@@ -118,11 +126,22 @@ class _Forwarder:
         self._pid = pid
         for number in self.received:  # arrived while the agent was starting
             self._send(number)
+        if self._save_asked:
+            self._send_save()
 
     def _handle(self, number: int, _frame: FrameType | None) -> None:
         self.received.append(number)
         if self._pid is not None:
             self._send(number)
+
+    def _handle_save(self, _number: int, _frame: FrameType | None) -> None:
+        self._save_asked = True
+        if self._pid is not None:
+            self._send_save()
+
+    def _send_save(self) -> None:
+        assert _AGENT_SAVE is not None  # handled only where it exists
+        self._send(_AGENT_SAVE)
 
     def _send(self, number: int) -> None:
         assert self._pid is not None
@@ -154,6 +173,12 @@ class _ChannelWatcher:
 
 def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
     """The agent process's target: run the plan, send the outcome, return."""
+    save_stop = SaveAndStop(plan.stop.save_signal)
+    with save_stop.receiving(_AGENT_SAVE if plan.stop.save_signal else None):  # before the launcher forwards one
+        _host_agent(channel, plan, log_dir, save_stop)
+
+
+def _host_agent(channel: Connection, plan: LaunchPlan, log_dir: str, save_stop: SaveAndStop) -> None:
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
     from launcher.supervise.engine import run_agent
@@ -170,7 +195,7 @@ def host_agent(channel: Connection, plan: LaunchPlan, log_dir: str) -> None:
         signal_when_parent_dies(LAUNCHER_GONE)  # the server: it dies with the launcher's process group
     message: tuple[str, Any]
     try:
-        message = ("result", run_agent(plan, log_dir, _ChannelWatcher(channel)))
+        message = ("result", run_agent(plan, log_dir, _ChannelWatcher(channel), save_stop))
     except LauncherGone:  # the workers were stopped on the way out of elastic's run()
         return
     except SignalException as stop:  # before elastic's handlers were in place

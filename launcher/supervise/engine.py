@@ -31,6 +31,7 @@ from launcher.rlimits import open_files_raised
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import describe_exit, process_failure, rank_failures
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.save_stop import SaveAndStop
 
 # Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
 # forkserver sends a worker at most 251 fds (SCM_RIGHTS carries 253, and it adds its own).
@@ -77,11 +78,13 @@ def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResult:
-    """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts."""
+def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,
+              save_stop: SaveAndStop | None = None) -> RunResult:
+    """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts; ``save_stop`` is the
+    save-and-stop request this process receives."""
     router = OutputRouter(plan.output) if fifos_supported() else None
     try:
-        result = _run_agent(plan, log_dir, router, watcher)
+        result = _run_agent(plan, log_dir, router, watcher, save_stop)
     finally:
         if router is not None:
             router.close()  # drains what is left: the console may be found closed only now
@@ -91,7 +94,8 @@ def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher) -> RunResu
     return result
 
 
-def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher) -> RunResult:
+def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watcher: WorkerWatcher,
+               save_stop: SaveAndStop | None) -> RunResult:
     from torch.distributed.elastic.agent.server.api import WorkerSpec
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
@@ -141,12 +145,15 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
+        save_stop=save_stop,
     )
-    interrupted = closed = None
+    interrupted = closed = stopped = None
     try:
         with process_environment(worker_environment(plan)), open_files_raised():  # fds per rank: plan/limits.py
             outcome = agent.run()
             trace.mark("agent: run end")
+        if save_stop is not None and not outcome.is_failed():
+            stopped = save_stop.stopped_step(agent.get_worker_group().store)
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     except ConsoleClosed as stop:  # the workers were stopped on the way out of elastic's run()
@@ -163,7 +170,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
         raise RuntimeError("elastic's agent returned no outcome")
     if not outcome.is_failed():
-        return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir,
+                         stopped_after_checkpoint=stopped)
 
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()

@@ -17,9 +17,10 @@ import time
 
 from launcher import trace
 from launcher.plan.model import LaunchPlan
-from launcher.result import RunResult
+from launcher.result import RunResult, signal_number
 from launcher.supervise.reaper import Reaper
 from launcher.supervise.run_folder import make_run_folder
+from launcher.supervise.save_stop import SaveAndStop
 from launcher.supervise.server import start_worker_server, stop_worker_server
 
 
@@ -49,7 +50,9 @@ def run_plan(plan: LaunchPlan, reaper: Reaper | None = None) -> RunResult:
         else:
             from launcher.supervise.engine import run_agent
 
-            result = run_agent(plan, log_dir, _NoWatcher())
+            save_stop = SaveAndStop(plan.stop.save_signal)
+            with save_stop.receiving(signal_number(plan.stop.save_signal)):
+                result = run_agent(plan, log_dir, _NoWatcher(), save_stop)
     finally:
         stop_worker_server()
         if private_dir is not None:

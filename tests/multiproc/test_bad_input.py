@@ -59,6 +59,10 @@ CASES = {
     "redirects 0:9": (None, None, ["--nprocs", "2", "--redirects", "0:9", "t.py"], "logs.redirects: expected 0-3"),
     "redirects for a rank that is not local": (None, None, ["--redirects", "1:9", "t.py"],
                                                "logs.redirects: expected 0-3"),
+    "checkpoint keep zero": ("job.yaml", "entrypoint: t.py\ncheckpoint:\n  dir: ckpt\n  keep: 0\n", [],
+                             "job.yaml:4: checkpoint.keep: must be >= 1"),
+    "checkpoint every_steps without a dir": ("job.yaml", "entrypoint: t.py\ncheckpoint:\n  every_steps: 100\n", [],
+                                             "job.yaml:3: checkpoint.every_steps: is set but checkpoint.dir is not"),
     "directory as the target": ("app/notes.txt", b"not a script\n", ["app"],
                                 "app: is a directory, with no __main__.py to run (name the script in it"),
     # more than any host holds: kernel.pid_max is at most 2**22 (and the open files would be 5 per rank)

@@ -27,3 +27,11 @@ def test_a_console_whose_reader_left_gives_141_unless_a_rank_failed_on_its_own()
     failed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=3, signal=None, timestamp=1.0,
                          message=None, traceback=None)
     assert RunResult(failures=(failed,), output_closed=closed).exit_code == 3
+
+
+def test_a_job_stopped_after_a_checkpoint_exits_75_unless_a_rank_failed() -> None:
+    assert RunResult(stopped_after_checkpoint=12).exit_code == 75
+    assert RunResult(stopped_after_checkpoint=12).ok  # not a failure: the API returns the result
+    failed = RankFailure(rank=0, local_rank=0, host="h", pid=7, exitcode=3, signal=None, timestamp=1.0,
+                         message=None, traceback=None)
+    assert RunResult(failures=(failed,), stopped_after_checkpoint=12).exit_code == 3

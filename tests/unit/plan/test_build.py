@@ -15,7 +15,7 @@ from launcher.plan.build import build_plan
 from launcher.plan.model import CHOSEN_AT_LAUNCH, HangPlan, StopPlan
 from launcher.plan.render import render_plan
 from launcher.preflight.checks import run_static_checks, static_inputs
-from launcher.schema import JobConfig, LogSettings, MonitorSettings, WorldSettings
+from launcher.schema import CheckpointSettings, JobConfig, LogSettings, MonitorSettings, WorldSettings
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget, parse_target
 
 pytestmark = pytest.mark.timeout(30)
@@ -176,12 +176,21 @@ def test_the_plan_holds_parsed_output_stop_and_hang_policies():
     plan = _plan(WorldSettings(nprocs=3, signals_to_handle="term,SIGHUP", shutdown_timeout=1.5),
                  logs=LogSettings(local_ranks_filter="0,2"), monitor=MonitorSettings(hang_timeout=4))
     assert plan.output.console_ranks == {0, 2} and plan.output.prefixed
-    assert plan.stop == StopPlan(("SIGTERM", "SIGHUP"), 1.5)
+    assert plan.stop == StopPlan(("SIGTERM", "SIGHUP"), 1.5, "SIGUSR1")
     assert plan.ranks[0].env["TORCHELASTIC_SIGNALS_TO_HANDLE"] == "SIGTERM,SIGHUP"
     assert plan.hang == HangPlan(4.0, 20.0)  # start-up: 5 x the timeout unless set
     win32 = dataclasses.replace(FACTS, platform="win32")
     windows = _plan(WorldSettings(signals_to_handle="SIGTERM,SIGHUP"), facts=win32)
     assert windows.stop.signals == ("SIGTERM",)  # no SIGHUP on Windows: dropped, as elastic does
+    assert windows.stop.save_signal is None
+    assert "checkpoint.stop_signal: SIGUSR1 does not exist here: no save and stop" in windows.notes
+
+
+def test_the_save_and_stop_signal_is_never_one_that_stops_the_job():
+    assert _plan(checkpoint=CheckpointSettings(stop_signal="SIGUSR2")).stop.save_signal == "SIGUSR2"
+    assert _plan(checkpoint=CheckpointSettings(stop_signal=None)).stop.save_signal is None
+    with pytest.raises(ConfigError, match=r"checkpoint\.stop_signal: SIGUSR1 is also in world\.signals_to_handle"):
+        _plan(WorldSettings(signals_to_handle="SIGTERM,SIGUSR1"))
 
 
 TEMPLATE = "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"

@@ -1,0 +1,60 @@
+"""Training that must resume as if it never stopped: dropout, shuffled data read by 2 DataLoader workers,
+python and numpy draws in the loss, Adam and a StepLR schedule, checkpoints every few steps.
+
+``main(ctx, steps, kill_at, kill_rank)``: in the first attempt, rank ``kill_rank`` SIGKILLs itself at the
+first step >= ``kill_at`` at which a complete checkpoint exists; the launcher restarts the workers
+(``--max-restarts``) and they resume from the latest checkpoint. Every step prints its loss exactly
+(``float.hex``) with the attempt, and rank 0 ends with a digest of the final parameters.
+"""
+
+import hashlib
+import os
+import random
+import signal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import TensorDataset
+
+from launcher.runtime.checkpoint.layout import CheckpointDir
+
+
+def data() -> TensorDataset:
+    generator = torch.Generator().manual_seed(7)
+    inputs = torch.randn(48, 8, generator=generator)
+    return TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
+
+
+def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0) -> None:  # type: ignore[no-untyped-def]
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    model = DistributedDataParallel(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 1)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
+    loader = ctx.dataloader(data())
+    ckpt = ctx.checkpointer()
+    restored = ckpt.restore(model=model, optimizer=optimizer, scheduler=scheduler)
+    step = restored.step if restored is not None else 0
+    print(f"attempt {attempt} starts at step {step}", flush=True)
+    for _ in ctx.epochs(100):
+        for inputs, targets in loader:
+            if step == steps:
+                break
+            optimizer.zero_grad()
+            noise = random.random() * 1e-3 + float(np.random.rand()) * 1e-3
+            loss = nn.functional.mse_loss(model(inputs), targets) + noise
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            print(f"attempt {attempt} step {step} loss {loss.item().hex()}", flush=True)
+            if attempt == 0 and ctx.rank == kill_rank and 0 <= kill_at <= step:
+                if CheckpointDir(ctx.config.checkpoint.dir).latest_step() is not None:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            ckpt.maybe_save(step, model=model, optimizer=optimizer, scheduler=scheduler)
+        if step == steps:
+            break
+    if ctx.rank == 0:
+        weights = b"".join(p.detach().numpy().tobytes() for p in model.module.parameters())
+        print(f"final {hashlib.sha256(weights).hexdigest()}", flush=True)
