@@ -10,7 +10,6 @@ uninterrupted run, on 1 and 2 ranks (gloo). About 25-50 s on 2 busy cores.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -22,8 +21,7 @@ STEPS, EVERY = 20, 3
 
 pytestmark = [
     pytest.mark.timeout(300),
-    pytest.mark.skipif(os.environ.get("PET_START_METHOD") == "spawn",
-                       reason="how workers start does not change what they compute; the default pass runs it"),
+    pytest.mark.own_start_methods,  # how workers start does not change what they compute: the default pass runs it
 ]
 
 
