@@ -45,7 +45,7 @@ from launcher.compat import elastic, mp
 from launcher.plan.model import HangPlan, OutputPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import process_failure
+from launcher.supervise.failures import came_out_of_a_collective, process_failure
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
 from launcher.supervise.save_stop import SaveAndStop
@@ -334,8 +334,10 @@ class LauncherAgent(LocalElasticAgent):
             raise ConsoleClosed(self._router.closed_console,
                                 RunResult(state=WorkerState.FAILED, failures=self._last_failures))
         attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed
+        # Not those the launcher stopped, nor those that left a collective because a peer was gone (on a busy
+        # host such a rank may exit on its own before the launcher stops it).
         causes = {rank: failure for rank, failure in self._last_failures.items()
-                  if (attempt, failure.local_rank) not in self.stopped_ranks}  # not those the launcher stopped
+                  if (attempt, failure.local_rank) not in self.stopped_ranks and not came_out_of_a_collective(failure)}
         self._on_restart(attempt + 1, causes or self._last_failures)
         super()._restart_workers(worker_group)
 

@@ -80,6 +80,11 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
     )
 
 
+def came_out_of_a_collective(failure: ProcessFailure) -> bool:
+    """Whether the rank's exception was raised inside torch.distributed: a peer gone, seen from its side."""
+    return raised_in_collective(read_error_file(failure.error_file_data).traceback or "")
+
+
 def process_failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:
     """Elastic's record of a failed worker; an unreadable error file (a user's own, a torn one) is ignored."""
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure

@@ -139,8 +139,9 @@ def _cleaned_up_in_the_grace_period(ended: Ended) -> None:
 
 
 def _succeeded_after_one_restart(ended: Ended) -> None:
-    assert "launcher: rank 1 (exit code 1) failed; restarting the workers (attempt 2 of 2)" in ended.stderr
-    assert ended.stderr.count("restarting the workers") == 1, ended.stderr
+    restarts = [line for line in ended.stderr.splitlines() if "restarting the workers" in line]
+    # Rank 1 alone: not rank 0, stopped by the launcher or out of its barrier on its own as rank 1 went away.
+    assert restarts == ["launcher: rank 1 (exit code 1) failed; restarting the workers (attempt 2 of 2)"], restarts
     assert ended.stdout.count("attempt 1 done, sum 1") == 2, ended.stdout
 
 

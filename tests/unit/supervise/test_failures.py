@@ -9,7 +9,7 @@ import pytest
 
 from launcher.protocol import RaisedError, write_error_file
 from launcher.result import RunResult
-from launcher.supervise.failures import process_failure, rank_failures
+from launcher.supervise.failures import came_out_of_a_collective, process_failure, rank_failures
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -113,3 +113,12 @@ def test_errors_out_of_collectives_alone_name_the_earliest(tmp_path: Path) -> No
         errors[rank] = process_failure(rank, 100 + rank, 1, str(tmp_path / f"{rank}.json"))
     failures = rank_failures(errors, stopped={0: False, 1: False}, exit_times={}, last_lines={}, stop_began=None)
     assert RunResult(failures=failures).root_cause is failures[0] and failures[0].rank == 0
+
+
+def test_an_error_out_of_a_collective_is_told_from_the_ranks_own(tmp_path: Path) -> None:
+    """What the restart line leaves out, as the summary does: a rank that left a collective as a peer went."""
+    gloo = tmp_path / "gloo.json"
+    write_error_file(str(gloo), RaisedError("RuntimeError: Connection closed by peer", GLOO_TRACEBACK, 1.0))
+    assert came_out_of_a_collective(process_failure(0, 100, 1, str(gloo)))
+    assert not came_out_of_a_collective(process_failure(1, 101, 1, _raised(tmp_path, "own.json", 1.0)))
+    assert not came_out_of_a_collective(process_failure(1, 101, -signal.SIGSEGV, ""))  # no error file
