@@ -50,6 +50,7 @@ class Snapshot:
     _taken: int = field(default=0, init=False)  # pending copies that a thread took on
     _made: int = field(default=0, init=False)
     _changed: list[Path] = field(default_factory=list, init=False)
+    _failed: list[BaseException] = field(default_factory=list, init=False)  # a copy that raised (out of memory)
 
     def __post_init__(self) -> None:
         if not self.pending:
@@ -63,20 +64,26 @@ class Snapshot:
                     break
                 source, buffer, version, path = self.pending[self._taken]
                 self._taken += 1
-            if buffer.shape != source.shape:  # its memory comes now, not in the training thread's save()
-                buffer.resize_(source.shape)
-            buffer.copy_(source)
-            with self._lock:
-                if source._version != version:
-                    self._changed.append(path)
-                self._made += 1
-                if self._made == len(self.pending):
-                    self.copied.set()
+            try:
+                if buffer.shape != source.shape:  # its memory comes now, not in the training thread's save()
+                    buffer.resize_(source.shape)
+                buffer.copy_(source)
+            except BaseException as error:
+                self._failed.append(error)
+            finally:  # counted even when it failed: nobody may wait for it for ever
+                with self._lock:
+                    if source._version != version:
+                        self._changed.append(path)
+                    self._made += 1
+                    if self._made == len(self.pending):
+                        self.copied.set()
         self.copied.wait()
 
     def finish(self) -> None:
         """The writer's thread: every copy made; ``CheckpointError`` if a source changed since ``take``."""
         self.copy_rest()
+        if self._failed:
+            raise self._failed[0]
         if self._changed:
             raise CheckpointError(
                 f"checkpoint: {where(self._changed[0])} was changed in place after save() and before the next "

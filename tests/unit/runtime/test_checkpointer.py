@@ -124,6 +124,15 @@ def test_a_parameter_changed_in_place_before_its_copy_fails_the_save_instead_of_
         snapshot.finish()
 
 
+def test_a_copy_that_fails_is_raised_by_the_writer_and_never_holds_the_step_for_ever() -> None:
+    sparse = torch.zeros(4).to_sparse()  # no dense buffer can take it: the copy raises
+    snapshot = Snapshots().take({"shared": {"model": {"w": sparse}}}, later=lambda tensor: True)
+    with pytest.raises(RuntimeError):
+        snapshot.finish()
+    assert snapshot.copied.is_set()
+    snapshot.copy_rest()  # what the next optimizer step does: returns at once
+
+
 def test_data_parallel_and_compile_wrappers_are_unwrapped() -> None:
     inner = nn.Linear(2, 2)
     assert unwrap(nn.DataParallel(inner)) is inner
