@@ -132,7 +132,7 @@ def _agent_like(channel: Connection) -> None:
     # the forkserver ends this process in os._exit: no atexit handler runs after this
 
 
-def _identity(fd: int) -> tuple[int, int] | None:
+def fd_identity(fd: int) -> tuple[int, int] | None:
     """What ``fd`` is open on (device, inode), or None: a number closed may be reused for another file."""
     try:
         stat = os.fstat(fd)
@@ -143,7 +143,7 @@ def _identity(fd: int) -> tuple[int, int] | None:
 
 def _exit_with_held_count(pipes: dict[int, tuple[int, int] | None]) -> None:
     """A forked child: exits with how many of ``pipes`` (a sibling's, by fd and identity) it still holds."""
-    os._exit(sum(_identity(fd) == identity for fd, identity in pipes.items()))
+    os._exit(sum(fd_identity(fd) == identity for fd, identity in pipes.items()))
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ def check_sibling_pipes() -> None:
     first.start()
     try:
         finalizer: Any = first._popen.finalizer  # type: ignore[attr-defined]
-        pipes = {fd: _identity(fd) for fd in finalizer._args}
+        pipes = {fd: fd_identity(fd) for fd in finalizer._args}
         expect(len(pipes) == 2 and first.sentinel in pipes, f"the first child's pipes: {pipes}")
         held = {}
         for inside in (True, False):
@@ -399,7 +399,7 @@ def check_sibling_pipes() -> None:
             second.join(WAIT)
             held[inside] = second.exitcode
         expect(held == {True: 0, False: 2}, f"sibling pipes held (inside the block: 0, outside: 2): {held}")
-        expect(all(_identity(fd) == identity for fd, identity in pipes.items()),
+        expect(all(fd_identity(fd) == identity for fd, identity in pipes.items()),
                "this process lost its own pipes to the first child")
     finally:
         release.set()

@@ -14,6 +14,7 @@ import pytest
 
 from launcher.plan.model import OutputPlan
 from launcher.supervise.output import OutputRouter
+from tests.unit.compat.mp_checks import fd_identity
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIFOs read and written in one fd")]
@@ -22,13 +23,6 @@ pytestmark = [pytest.mark.timeout(30),
 def _open_fds() -> set[int]:
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
-
-def _identity(fd: int) -> tuple[int, int] | None:
-    try:
-        stat = os.fstat(fd)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _router() -> OutputRouter:
@@ -69,10 +63,10 @@ def test_a_process_forked_from_the_router_holds_none_of_its_fds(tmp_path: Path) 
     router = _router()
     (tmp_path / "0").mkdir()
     router.attach(0, 0, str(tmp_path / "0"))
-    held = {fd: _identity(fd) for fd in _open_fds() if _identity(fd) is not None}
+    held = {fd: fd_identity(fd) for fd in _open_fds() if fd_identity(fd) is not None}
     pid = os.fork()
     if pid == 0:
-        kept = sum(1 for fd, identity in held.items() if fd > 2 and _identity(fd) == identity
+        kept = sum(1 for fd, identity in held.items() if fd > 2 and fd_identity(fd) == identity
                    and os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)))
         os._exit(min(kept, 100))
     _, status = os.waitpid(pid, 0)
