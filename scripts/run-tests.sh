@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/cluster-tools.sh                                             # slurmctld, slurmd, munge, ip (when missing)
 .venv/bin/ruff check .
 .venv/bin/python -m mypy
 .venv/bin/lint-imports                                                    # the flow's import contracts (setup.cfg)
