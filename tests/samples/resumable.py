@@ -5,12 +5,17 @@ python and numpy draws in the loss, Adam and a StepLR schedule, checkpoints ever
 first step >= ``kill_at`` at which a complete checkpoint exists; the launcher restarts the workers
 (``--max-restarts``) and they resume from the latest checkpoint. Every step prints its loss exactly
 (``float.hex``) with the attempt, and rank 0 ends with a digest of the final parameters.
+
+``hold_at``: in a SLURM job's first run (``SLURM_RESTART_COUNT`` unset or 0), every rank stops training at that
+step, prints ``holding at step N`` and calls ``maybe_save`` there until the launcher's save-and-stop request
+(a preemption) makes it save and stop: a test preempts the job at a known step, and a requeued run goes on.
 """
 
 import hashlib
 import os
 import random
 import signal
+import time
 
 import numpy as np
 import torch
@@ -27,7 +32,7 @@ def data() -> TensorDataset:
     return TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
 
 
-def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0) -> None:  # type: ignore[no-untyped-def]
+def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0, hold_at: int = -1) -> None:  # type: ignore[no-untyped-def]
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     model = DistributedDataParallel(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 1)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -53,6 +58,11 @@ def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0) -> None:  # typ
                 if CheckpointDir(ctx.config.checkpoint.dir).latest_step() is not None:
                     os.kill(os.getpid(), signal.SIGKILL)
             ckpt.maybe_save(step, model=model, optimizer=optimizer, scheduler=scheduler)
+            if step == hold_at and os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+                print(f"holding at step {step}", flush=True)
+                while True:  # maybe_save raises StopAfterCheckpoint once it saved on the launcher's request
+                    time.sleep(0.01)
+                    ckpt.maybe_save(step, model=model, optimizer=optimizer, scheduler=scheduler)
         if step == steps:
             break
     if ctx.rank == 0:

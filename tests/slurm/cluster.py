@@ -127,7 +127,9 @@ def slurm_conf(folder: Path, name: str, nodes: Sequence[str], cpus: int, ports: 
         "SlurmUser=root",
         "AuthType=auth/munge",
         "CredType=cred/munge",
-        f"AuthInfo=socket={folder / 'munge.socket'}",
+        # cred_expire: a requeued job may start again this many seconds after it stopped (SLURM's default: 120)
+        f"AuthInfo=socket={folder / 'munge.socket'},cred_expire=5",
+        "SchedulerParameters=sched_interval=1",  # and the scheduler looks for it every second (default: 60)
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
         "MpiDefault=none",
