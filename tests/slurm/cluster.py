@@ -84,9 +84,10 @@ class LocalSlurm:
     def wait_until_finished(self, job_id: str, timeout: float) -> dict[str, str]:
         return self.wait_for_job(job_id, lambda fields: fields["JobState"] in FINISHED, timeout)
 
-    def queued(self) -> list[str]:
-        """Ids of the jobs not finished yet."""
-        return self.command(["squeue", "-h", "-o", "%i"]).stdout.split()
+    def queued(self) -> dict[str, str]:
+        """Job id → state (PENDING, RUNNING, COMPLETING...) of the jobs not finished yet."""
+        lines = self.command(["squeue", "-h", "-o", "%i %T"]).stdout.splitlines()
+        return dict(line.split() for line in lines if line.strip())
 
     def leftovers(self) -> list[psutil.Process]:
         """Live slurmstepd processes of this cluster (found by the node log they hold open), and any other

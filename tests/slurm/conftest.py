@@ -34,15 +34,18 @@ def slurm_cluster() -> Iterator[LocalSlurm]:
 def slurm(slurm_cluster: LocalSlurm, token: str) -> Iterator[LocalSlurm]:
     """The cluster; the test fails if a job is still queued, or a process of a job still alive, after it."""
     yield slurm_cluster
+    deadline = time.monotonic() + 10
     queued = slurm_cluster.queued()
+    while set(queued.values()) == {"COMPLETING"} and time.monotonic() < deadline:  # a finished job's cleanup
+        time.sleep(0.05)
+        queued = slurm_cluster.queued()
     if queued:
         slurm_cluster.command(["scancel", *queued], check=False)
-    deadline = time.monotonic() + 10
     left = slurm_cluster.leftovers()
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = slurm_cluster.leftovers()
-    assert not queued, f"jobs still queued or running after the test: {queued}"
+    assert not queued, f"jobs still queued, running or completing after the test: {queued}"
     assert not left, f"left on the nodes: {[(p.pid, p.name()) for p in left]}"
 
 
