@@ -99,7 +99,13 @@ def _bench_data(args: list[str]) -> int:
     return bench_main(args)
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data}
+def _sbatch(args: list[str]) -> int:
+    from launcher.cli.sbatch import main as sbatch_main
+
+    return sbatch_main(args)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data, "sbatch": _sbatch}
 
 
 class Helpers:
@@ -130,6 +136,9 @@ class Helpers:
 
 
 def _launch(args: list[str]) -> int:
+    from launcher.slurm.notice import ignore_preemption_notice
+
+    ignore_preemption_notice(os.environ)  # before any process starts: they all inherit it
     helpers = Helpers()
     try:
         flags, plan, findings = prepare(args, helpers)
