@@ -41,3 +41,8 @@ launcher
 _.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
 _._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
 
+
+# slurm: settings written into #SBATCH lines by name (slurm/script.py reads them with getattr).
+_.account
+_.qos
+_.constraint

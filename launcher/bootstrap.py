@@ -343,12 +343,18 @@ def _enable_stack_dumps(stacks_file: str | None) -> None:
     """Python stacks of every thread on a crash (stderr), and on SIGUSR1 (the hang watchdog asks with it).
 
     With the watchdog on, SIGUSR1's go to ``stacks_file`` (``launcher.protocol``), which the launcher reads
-    to tell a rank waiting in a collective from the one it waits for, and shows; else to stderr.
+    to tell a rank waiting in a collective from the one it waits for, and shows; else to stderr, or nowhere
+    in a SLURM job (SIGUSR1 ignored: there it is SLURM's preemption notice).
     """
     import faulthandler
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
     if not hasattr(signal, "SIGUSR1"):
+        return
+    if stacks_file is None and "SLURM_JOB_ID" in os.environ:
+        # SLURM passes its preemption notice (SIGUSR1) to every process of the step: ignored here, and in
+        # this rank's children (DataLoader workers, forked or spawned), it is the launcher's alone to act on.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         return
     target: Any = sys.stderr
     if stacks_file is not None:

@@ -61,6 +61,10 @@ class PreflightError(LauncherError):
     """A preflight check failed: the job would break if started."""
 
 
+class SchedulerError(LauncherError):
+    """The scheduler cannot take the job: sbatch is missing, unreachable, or refused it (nothing was submitted)."""
+
+
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
 

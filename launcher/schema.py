@@ -116,6 +116,34 @@ class CheckpointSettings:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """The sbatch script of ``launcher sbatch`` (resources, setup, preemption) and requeue after a save and stop."""
+
+    # per_node: one launcher per node starts the node's ranks; per_task: SLURM starts every rank as a launcher
+    mode: Literal["per_node", "per_task"] = "per_node"
+    nodes: int = setting(1, minimum=1)
+    ntasks_per_node: int | None = setting(None, minimum=1)  # per_task: ranks per node (default: gpus_per_node)
+    gpus_per_node: int | None = setting(None, minimum=0)
+    cpus_per_task: int | None = setting(None, minimum=1)
+    partition: str | None = None
+    time: str | None = None  # as sbatch takes it: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+    account: str | None = None
+    qos: str | None = None
+    mem: str | None = None  # per node, e.g. 64G
+    constraint: str | None = None
+    job_name: str | None = None  # default: the job file's name without .yaml
+    output: str | None = setting(None, path=True)  # folder of slurm-<jobid>.out/.err; default logs.dir, else the job's
+    extra_sbatch: list[str] = field(default_factory=list)  # more #SBATCH options, e.g. --mail-type=END
+    setup: list[str] = field(default_factory=list)  # shell lines before srun, e.g. module load cuda (run as written)
+    python: str | None = None  # the launchers' interpreter on the nodes; default: the one running launcher sbatch
+    # Sent to the batch script ahead of the time limit (or by scancel --signal=USR1 --batch): the launchers
+    # save and stop on it, so it is checkpoint.stop_signal (null: that one; no warning when that is null too).
+    preempt_signal: Literal["SIGUSR1", "SIGUSR2"] | None = None
+    preempt_warning: int = setting(120, minimum=1, maximum=65535)  # seconds before the time limit
+    requeue: bool = True  # after a save and stop under SLURM, task 0 requeues the job (scontrol requeue)
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything a job is: what to run, on how many processes, with which settings."""
 
@@ -130,3 +158,4 @@ class JobConfig:
     data: DataSettings = field(default_factory=DataSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)

@@ -115,13 +115,15 @@ FLAGS: tuple[Flag, ...] = (
          help="seconds allowed for start-up before the hang watchdog applies (default 5 x --hang-timeout)"),
 )
 
-class _Parser(argparse.ArgumentParser):
+class UsageParser(argparse.ArgumentParser):
+    """An argparse parser whose mistakes are ``UsageError``s: one line, exit code 2."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, "see python -m launcher --help")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = UsageParser(
         prog="launcher",
         description="Start and supervise a distributed PyTorch job (torchrun-compatible).",
         usage="python -m launcher [options] TARGET [target args...]\n"

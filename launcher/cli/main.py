@@ -99,7 +99,13 @@ def _bench_data(args: list[str]) -> int:
     return bench_main(args)
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data}
+def _sbatch(args: list[str]) -> int:
+    from launcher.cli.sbatch import main as sbatch_main
+
+    return sbatch_main(args)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data, "sbatch": _sbatch}
 
 
 class Helpers:
@@ -130,6 +136,9 @@ class Helpers:
 
 
 def _launch(args: list[str]) -> int:
+    from launcher.slurm.notice import ignore_preemption_notice
+
+    ignore_preemption_notice(os.environ)  # before any process starts: they all inherit it
     helpers = Helpers()
     try:
         flags, plan, findings = prepare(args, helpers)
@@ -151,14 +160,22 @@ def _launch(args: list[str]) -> int:
         print(render_plan(plan))
         return EXIT_OK
     from launcher.cli.summary import report
+    from launcher.slurm.requeue import requeue_job, restart_note
     from launcher.supervise.run import run_plan
 
+    note = restart_note(os.environ)
+    if note is not None:
+        print(f"launcher: {note}", file=sys.stderr, flush=True)
     try:
         result = run_plan(plan, helpers.reaper)
     finally:
         helpers.stop()
     try:
         report(result, sys.stderr)
+        if result.stopped_after_checkpoint is not None and plan.stop.requeue_under_slurm:
+            requeued = requeue_job(os.environ)  # the checkpoint is complete: every worker is done
+            if requeued is not None:
+                print(f"launcher: {requeued}", file=sys.stderr, flush=True)
     except BrokenPipeError:  # stderr's reader went away too (``2>&1 | head``): the exit code still tells
         _discard_closed_streams()
     return result.exit_code

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.config.layers import Bases, Layer, Origins, merge_layers, where
+from launcher.config.slurm_rules import slurm_problem
 from launcher.errors import ConfigError
 from launcher.schema import JobConfig, as_tree, key_of
 from launcher.validation import checked, checkpoint_conflict, show, words
@@ -28,6 +29,10 @@ def build_config(layers: list[Layer]) -> JobConfig:
     if conflict is not None:
         key, problem, fix = conflict
         raise ConfigError(f"{where(('checkpoint', key), merged.origins)}: checkpoint.{key}: {problem}", fix)
+    slurm = slurm_problem(config.slurm, config.checkpoint)
+    if slurm is not None:
+        key, problem, fix = slurm
+        raise ConfigError(f"{where(('slurm', key), merged.origins)}: slurm.{key}: {problem}", fix)
     return config
 
 

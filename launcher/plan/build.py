@@ -216,7 +216,7 @@ def plan_stop(config: JobConfig, platform: str) -> StopPlan:
     if save is not None and save in signals:
         raise ConfigError(f"checkpoint.stop_signal: {save} is also in world.signals_to_handle, which stops every rank",
                           f"choose another checkpoint.stop_signal, or leave {save} out of --signals-to-handle")
-    return StopPlan(signals, config.world.shutdown_timeout, save)
+    return StopPlan(signals, config.world.shutdown_timeout, save, save is not None and config.slurm.requeue)
 
 
 def plan_hang(config: JobConfig) -> HangPlan | None:

@@ -105,6 +105,7 @@ class StopPlan:
     signals: tuple[str, ...]  # names that exist on this platform, e.g. ("SIGTERM", "SIGINT")
     grace_period: float  # seconds between SIGTERM and SIGKILL
     save_signal: str | None = None  # every rank saves a checkpoint, then the job stops; None: off or not here
+    requeue_under_slurm: bool = False  # after such a stop in a SLURM job, its task 0 requeues it (slurm.requeue)
 
 
 @dataclass(frozen=True)

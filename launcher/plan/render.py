@@ -93,7 +93,9 @@ def _limits(plan: LaunchPlan) -> str:
 def _save_and_stop(plan: LaunchPlan) -> str:
     if plan.stop.save_signal is None:
         return "off"
-    return f"{plan.stop.save_signal} to the launcher: every rank checkpoints at its next maybe_save, then exit 75"
+    requeue = "; in a SLURM job, task 0 then requeues it (slurm.requeue)" if plan.stop.requeue_under_slurm else ""
+    return (f"{plan.stop.save_signal} to the launcher: every rank checkpoints at its next maybe_save, then exit 75"
+            f"{requeue}")
 
 
 def _logs(plan: LaunchPlan) -> str:

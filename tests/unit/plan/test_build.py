@@ -176,7 +176,7 @@ def test_the_plan_holds_parsed_output_stop_and_hang_policies():
     plan = _plan(WorldSettings(nprocs=3, signals_to_handle="term,SIGHUP", shutdown_timeout=1.5),
                  logs=LogSettings(local_ranks_filter="0,2"), monitor=MonitorSettings(hang_timeout=4))
     assert plan.output.console_ranks == {0, 2} and plan.output.prefixed
-    assert plan.stop == StopPlan(("SIGTERM", "SIGHUP"), 1.5, "SIGUSR1")
+    assert plan.stop == StopPlan(("SIGTERM", "SIGHUP"), 1.5, "SIGUSR1", requeue_under_slurm=True)
     assert plan.ranks[0].env["TORCHELASTIC_SIGNALS_TO_HANDLE"] == "SIGTERM,SIGHUP"
     assert plan.hang == HangPlan(4.0, 20.0)  # start-up: 5 x the timeout unless set
     win32 = dataclasses.replace(FACTS, platform="win32")

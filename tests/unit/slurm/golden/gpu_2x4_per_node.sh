@@ -1,0 +1,22 @@
+#!/bin/bash
+# Written by `python -m launcher sbatch`; resources first (sbatch reads #SBATCH lines up to the first command).
+#SBATCH --job-name=train
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node=4
+#SBATCH --cpus-per-task=32
+#SBATCH --partition=gpu
+#SBATCH --time=04:00:00
+#SBATCH --account=proj-17
+#SBATCH --qos=normal
+#SBATCH --mem=256G
+#SBATCH --constraint=a100&ib
+#SBATCH --output=/work/jobs/slurm-%j.out
+#SBATCH --error=/work/jobs/slurm-%j.err
+#SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+#SBATCH --open-mode=append
+
+cd /work
+# exec: srun becomes the batch shell, which SLURM's preemption notice reaches, and passes it on to every task
+exec srun --ntasks-per-node=1 --gpus-per-node=4 --cpus-per-task=32 python -m launcher --nprocs gpu /work/jobs/train.yaml --set data.batch_size=64 -- --lr 0.1
