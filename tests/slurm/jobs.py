@@ -8,9 +8,9 @@ from pathlib import Path
 from launcher.testing.cli import run_launcher
 
 
-def submit(job: Path, args: Sequence[object], env: Mapping[str, str]) -> str:
-    """The id of the job submitted by ``launcher sbatch JOB ARGS --submit`` (run from the job's folder)."""
-    done = run_launcher(["sbatch", job, *args, "--submit"], cwd=job.parent, env=env, timeout=60)
+def submit(job: Path, options: Sequence[object], env: Mapping[str, str], job_args: Sequence[object] = ()) -> str:
+    """The id of the job submitted by ``launcher sbatch JOB OPTIONS --submit -- JOB_ARGS`` (from the job's folder)."""
+    done = run_launcher(["sbatch", job, *options, "--submit", "--", *job_args], cwd=job.parent, env=env, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = done.stdout.strip()
     assert job_id.isdigit(), done.stdout + done.stderr

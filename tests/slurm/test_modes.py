@@ -20,8 +20,8 @@ NODES, PER_NODE = 2, 2
 WORLD = NODES * PER_NODE
 
 MISSING = pytest.mark.xfail(strict=True, reason=(
-    "needs `launcher sbatch --submit` (launcher/cli/sbatch.py, launcher/slurm), "
-    "and SLURM detection with both srun modes (launcher/clusters/slurm.py): not on this branch yet"))
+    "needs the srun modes of SLURM detection (one launcher per node joining one world, one task per rank "
+    "running in place): launcher/clusters/slurm.py is not yet used by the plan"))
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(150), MISSING]
 
 JOBS = {
@@ -34,10 +34,12 @@ JOBS = {
 def test_a_two_node_job_runs_and_its_ranks_see_the_env_contract(slurm, slurm_env, tmp_path, mode):
     job = tmp_path / "job.yaml"
     job.write_text(f"entrypoint: {SAMPLES / 'env_allreduce.py'}\n{JOBS[mode]}")
-    job_id = submit(job, ["--nodes", NODES, "--", tmp_path / "ranks"], slurm_env)
+    job_id = submit(job, ["--nodes", NODES], slurm_env, job_args=[tmp_path / "ranks"])
     fields = slurm.wait_until_finished(job_id, timeout=120)
     assert (fields["JobState"], fields["ExitCode"]) == ("COMPLETED", "0:0"), output(tmp_path, job_id)
 
+    written = sorted(path.name for path in (tmp_path / "ranks").glob("rank*.json"))
+    assert written == [f"rank{rank}.json" for rank in range(WORLD)], output(tmp_path, job_id)
     seen = [json.loads((tmp_path / "ranks" / f"rank{rank}.json").read_text()) for rank in range(WORLD)]
     envs = [ranks["env"] for ranks in seen]
     assert [ranks["sum"] for ranks in seen] == [WORLD * (WORLD + 1) / 2] * WORLD  # the all_reduce met every rank
