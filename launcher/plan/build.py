@@ -12,6 +12,7 @@ argument so a test can fake them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ from launcher.plan.model import (
     OutputPlan,
     RankPlan,
     RendezvousPlan,
+    SlurmPlan,
     StopPlan,
     run_folder_name,
 )
+from launcher.plan.slurm import plan_slurm
 from launcher.platforms import (
     StartMethodChoice,
     available_signals,
@@ -115,7 +118,8 @@ def _rendezvous_conf(conf: dict[str, str]) -> dict[str, str]:
     return conf
 
 
-def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
+def plan_rendezvous(config: JobConfig, facts: HostFacts, listen_all: bool = False) -> RendezvousPlan:
+    """``listen_all``: a static store that other hosts reach (node 0 of a multi-host job under a scheduler)."""
     world = config.world
     lo, hi = parse_nnodes(world.nnodes)
     run_id = world.rdzv_id if world.rdzv_id != "none" else facts.run_id
@@ -134,7 +138,7 @@ def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
         if port is None and hi > 1:
             port = DEFAULT_MULTINODE_PORT
         return RendezvousPlan("static", world.master_addr, port, world.master_addr, run_id, hi, hi,
-                              world.node_rank, {**conf, "rank": str(world.node_rank)})
+                              world.node_rank, {**conf, "rank": str(world.node_rank)}, listen_all)
     if not world.rdzv_endpoint:
         raise ConfigError(f"world.rdzv_backend: {world.rdzv_backend} needs an endpoint",
                           "add --rdzv-endpoint HOST:PORT")
@@ -142,10 +146,20 @@ def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
     return RendezvousPlan(world.rdzv_backend, host, port, CHOSEN_AT_LAUNCH, run_id, lo, hi, world.node_rank, conf)
 
 
-def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[str, str]:
+def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts,
+                   slurm: SlurmPlan | None = None) -> tuple[str, str]:
+    """Threads per worker: the user's OMP_NUM_THREADS, else the CPUs of this launcher (SLURM_CPUS_PER_TASK, or
+    the usable CPUs shared by the SLURM tasks on this node) over its processes."""
     for source, env in (("the job's env", config.env), ("the launcher's environment", facts.environ)):
         if "OMP_NUM_THREADS" in env:
             return env["OMP_NUM_THREADS"], f"set in {source}"
+    if slurm is not None and slurm.job.cpus_per_task is not None:
+        cpus = slurm.job.cpus_per_task
+        return str(max(1, cpus // nprocs)), f"SLURM_CPUS_PER_TASK={cpus} / {nprocs} process(es) of this task"
+    if slurm is not None and slurm.mode == "per-task":
+        tasks = slurm.job.tasks_on_node or 1
+        return str(max(1, facts.usable_cpus // tasks)), f"{facts.usable_cpus} usable CPU(s) / {tasks} SLURM task(s) " \
+            "on this node"
     threads = max(1, facts.usable_cpus // nprocs)
     return str(threads), f"{facts.usable_cpus} usable CPU(s) / {nprocs} local process(es) (torchrun: 1)"
 
@@ -266,6 +280,11 @@ def build_plan(
     cluster: Cluster,
     facts: HostFacts,
 ) -> LaunchPlan:
+    slurm, rank_env = None, {}
+    if cluster.slurm is not None:  # the world a SLURM step implies, where the user did not say otherwise
+        slurm_world = plan_slurm(config.world, cluster.slurm)
+        config = dataclasses.replace(config, world=slurm_world.world)
+        slurm, rank_env = slurm_world.plan, dict(slurm_world.rank_env)
     gpus = visible_devices(config.env.get("CUDA_VISIBLE_DEVICES", facts.environ.get("CUDA_VISIBLE_DEVICES")),
                            facts.installed_gpus)
     nprocs = resolve_nprocs(config.world.nprocs, gpus, facts.usable_cpus)
@@ -275,13 +294,15 @@ def build_plan(
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
         raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
                           "pass script options in args, or use a module:function entrypoint")
-    rendezvous = plan_rendezvous(config, facts)
-    threads, threads_reason = choose_threads(nprocs, config, facts)
+    rendezvous = plan_rendezvous(config, facts, listen_all=slurm is not None and slurm.mode == "per-task"
+                                 and slurm.job.nnodes > 1)
+    threads, threads_reason = choose_threads(nprocs, config, facts, slurm)
     output = plan_output(config, nprocs, facts.environ)
     stop = plan_stop(config, facts.platform)
     log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None
-    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env}
+    # One task per rank: SLURM's local and group values replace those of elastic's one-process "node".
+    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env, **rank_env}
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
@@ -314,7 +335,13 @@ def build_plan(
     notes = [f"OMP_NUM_THREADS={threads}: {threads_reason}", *platform_notes(facts.platform), *start.notes]
     if config.checkpoint.stop_signal is not None and stop.save_signal is None:
         notes.append(f"checkpoint.stop_signal: {config.checkpoint.stop_signal} does not exist here: no save and stop")
-    if rendezvous.backend == "static":
+    if slurm is not None:
+        notes += slurm.notes
+    if rank_env:
+        notes.append(f"{', '.join(rank_env)}: SLURM's (each task is a rendezvous node of one process)")
+    if rendezvous.backend == "static" and rendezvous.listen_all:
+        notes.append(f"the store listens on every interface of node 0 (the others connect to {rendezvous.master_addr})")
+    elif rendezvous.backend == "static":
         notes.append(f"the store listens on {rendezvous.master_addr} only")
     torch_text = torch_note()
     if torch_text is not None:
@@ -340,6 +367,7 @@ def build_plan(
         notes=tuple(notes),
         cluster=cluster,
         limits=limits,
+        slurm=slurm,
     )
 
 

@@ -12,8 +12,9 @@ import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from launcher.clusters.model import Cluster
+from launcher.clusters.model import Cluster, SlurmJob
 from launcher.hostinfo import GpuVisibility
 from launcher.platforms import StartMethodChoice
 from launcher.schema import JobConfig
@@ -41,6 +42,7 @@ class RendezvousPlan:
     max_nodes: int
     node_rank: int
     conf: Mapping[str, str] = field(default_factory=dict)  # checked values, as elastic's parameters take them
+    listen_all: bool = False  # static: node 0's store listens on every interface (other hosts connect to it)
 
     @property
     def endpoint(self) -> str:
@@ -136,6 +138,22 @@ class RankPlan:
     error_file: str
 
 
+# How a launch under SLURM uses its step: one launcher per node (a c10d rendezvous across them), one
+# task per rank (each task runs its rank in place), one host (one task on one node, or not in a step:
+# as on one machine), or the rendezvous flags as given (SLURM's topology unused).
+SlurmMode = Literal["per-node", "per-task", "one-host", "as-given"]
+
+
+@dataclass(frozen=True)
+class SlurmPlan:
+    """What the launch takes from SLURM, and why (``plan/slurm.py``)."""
+
+    job: SlurmJob
+    mode: SlurmMode
+    reason: str
+    notes: tuple[str, ...] = ()  # what a given flag replaced, what the user should know
+
+
 @dataclass(frozen=True)
 class LaunchPlan:
     config: JobConfig
@@ -158,3 +176,4 @@ class LaunchPlan:
     notes: tuple[str, ...]
     cluster: Cluster
     limits: LimitsPlan
+    slurm: SlurmPlan | None = None  # on a SLURM cluster

@@ -52,6 +52,7 @@ def render_plan(plan: LaunchPlan) -> str:
         "launch plan",
         f"  target        {worker_command(plan)}",
         f"  cluster       {plan.cluster.kind} ({plan.cluster.description})",
+        *_slurm(plan),
         f"  nodes         {nodes}"
         f" (this node: {rdzv.node_rank}), {plan.nprocs} process(es) per node",
         f"  backend       {plan.backend} ({plan.backend_reason})",
@@ -75,6 +76,26 @@ def render_plan(plan: LaunchPlan) -> str:
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)
+
+
+def _slurm(plan: LaunchPlan) -> list[str]:
+    """SLURM's values with the variable each came from, and the mode with its reason."""
+    if plan.slurm is None:
+        return []
+    job = plan.slurm.job
+    values = (("job_id", "job id", job.job_id), ("nodes", "nodes", ",".join(job.nodes)),
+              ("nnodes", "nodes (count)", job.nnodes), ("tasks_per_node", "tasks per node",
+                                                         ",".join(map(str, job.tasks_per_node))),
+              ("ntasks", "tasks", job.ntasks), ("node_id", "node id", job.node_id), ("proc_id", "task id", job.proc_id),
+              ("local_id", "local task id", job.local_id), ("master_addr", "master_addr", job.master_addr),
+              ("master_port", "master_port", job.master_port), ("gpus_per_node", "gpus per node", job.gpus_per_node),
+              ("gpus_on_node", "gpus on node", job.gpus_on_node), ("gpus_per_task", "gpus per task", job.gpus_per_task),
+              ("cpus_per_task", "cpus per task", job.cpus_per_task),
+              ("restart_count", "restart count", job.restart_count))
+    lines = [f"  slurm mode    {plan.slurm.mode}: {plan.slurm.reason}"]
+    lines += [f"  slurm         {name} = {value} ({job.sources[key]})" for key, name, value in values
+              if key in job.sources]
+    return lines
 
 
 def _limits(plan: LaunchPlan) -> str:

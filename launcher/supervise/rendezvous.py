@@ -8,7 +8,10 @@ barrier counters) and hang or fail with "connectFullMesh ... Connection
 refused". Here each round gets a new store on the same port (the agent lets go
 of the old one first, see ``LauncherAgent._rendezvous``), and node 0 binds its
 socket to ``master_addr`` itself (port 0 means a free port, so parallel runs
-never clash) and hands it to the store, which owns it from then on.
+never clash) and hands it to the store, which owns it from then on. Where other
+hosts must reach it (``RendezvousPlan.listen_all``: one SLURM task per rank on
+several nodes, whose first node's name may resolve to a loopback address there),
+it binds every interface instead.
 Registered in elastic's handler registry as ``launcher-static`` (registering
 the same creator again is a no-op); everything else (use_agent_store, run ids,
 restarts) is elastic's own. Imports torch: launch side, used by the agent only.
@@ -34,15 +37,17 @@ from launcher.hints import FIX_PORT
 from launcher.plan.model import RendezvousPlan
 
 BACKEND_NAME = "launcher-static"
+LISTEN_ALL = "listen_all"  # our backend's option: RendezvousPlan.listen_all
 
 
 class BoundStaticRendezvous(StaticTCPRendezvous):
     """Static rendezvous with a new store each round, listening on ``master_addr`` only."""
 
     def __init__(self, master_addr: str, master_port: int, rank: int, world_size: int, run_id: str,
-                 timeout: int) -> None:
+                 timeout: int, listen_all: bool = False) -> None:
         super().__init__(master_addr, master_port, rank, world_size, run_id, timeout)
         self._port_fixed = master_port != 0  # asked for: every round must use it
+        self._listen_all = listen_all
 
     def get_backend(self) -> str:
         return BACKEND_NAME
@@ -70,15 +75,19 @@ class BoundStaticRendezvous(StaticTCPRendezvous):
 
     def _listen(self, port: int) -> socket.socket:
         try:
-            return socket.create_server((self.master_addr, port), backlog=512)
+            if not self._listen_all:
+                return socket.create_server((self.master_addr, port), backlog=512)
+            if socket.has_dualstack_ipv6():
+                return socket.create_server(("::", port), family=socket.AF_INET6, backlog=512, dualstack_ipv6=True)
+            return socket.create_server(("", port), backlog=512)
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
                 raise
             if not self._port_fixed and port != 0:  # ours, taken since the last round: any free port will do
                 return self._listen(0)
             # Taken since the preflight looked (or it was skipped).
-            raise PreflightError(f"port: master port {port} is already in use on {self.master_addr}",
-                                 FIX_PORT) from None
+            where = "this host" if self._listen_all else self.master_addr
+            raise PreflightError(f"port: master port {port} is already in use on {where}", FIX_PORT) from None
 
     def shutdown(self) -> bool:
         self._store = None
@@ -89,7 +98,8 @@ def _create(params: RendezvousParameters) -> RendezvousHandler:
     master_addr, master_port = parse_rendezvous_endpoint(params.endpoint, default_port=0)
     timeout = int(params.config.get("timeout", 600))
     rank = int(params.config.get("rank", 0))
-    return BoundStaticRendezvous(master_addr, master_port, rank, params.max_nodes, params.run_id, timeout)
+    listen_all = params.get_as_bool(LISTEN_ALL, False) is True
+    return BoundStaticRendezvous(master_addr, master_port, rank, params.max_nodes, params.run_id, timeout, listen_all)
 
 
 def handler_for(plan: RendezvousPlan, local_addr: str | None) -> RendezvousHandler:
@@ -105,6 +115,7 @@ def handler_for(plan: RendezvousPlan, local_addr: str | None) -> RendezvousHandl
         max_nodes=plan.max_nodes,
         local_addr=local_addr,
         **dict(plan.conf),
+        **({LISTEN_ALL: "true"} if plan.backend == "static" and plan.listen_all else {}),
     )
     return get_rendezvous_handler(params)
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from launcher.testing.processes import TAG_VARIABLE
 
 # What an outer torchrun (or launcher) puts in the environment: a run under test must not inherit it.
+# SLURM's job id: a suite run inside a SLURM job (a CI runner) still launches on this machine alone.
 OUTER_LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                          "OMP_NUM_THREADS")
+                          "OMP_NUM_THREADS", "SLURM_JOB_ID", "SLURM_JOBID")
 OUTER_LAUNCH_PREFIXES = ("PET_", "TORCHELASTIC_", "LOGLEVEL")
 
 

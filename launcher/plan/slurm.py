@@ -1,0 +1,127 @@
+"""What a launch takes from SLURM: the world settings a step implies, the mode, and the rank variables. Pure.
+
+Two ways to run in a step (``srun``), chosen the same way on every task:
+- one launcher per node (one task per node: ``srun --ntasks-per-node=1 python -m launcher --nprocs N``):
+  ``nnodes`` is the step's node count, the node rank SLURM_NODEID, and a c10d rendezvous meets at the
+  first node's address and the job's port (the first node's launcher hosts it), with the job id as run id;
+- one task per rank (several tasks on some node, no ``--nprocs``): each task is a rendezvous "node" of one
+  process (a static rendezvous: rank SLURM_PROCID of SLURM_NTASKS, the store served by task 0 on the
+  first node, on every interface), and its worker gets SLURM's LOCAL_RANK (SLURM_LOCALID),
+  LOCAL_WORLD_SIZE (tasks on this node), GROUP_RANK (SLURM_NODEID) and GROUP_WORLD_SIZE (nodes).
+One task on one node runs as on one machine. So does a batch script or an salloc shell of a one-node job:
+with more nodes, only srun reaches them, which is an error here, not a silent use of one node.
+
+A world setting left at its default takes SLURM's value. Rendezvous flags (``--nnodes``, ``--node-rank``,
+``--rdzv-backend``, ``--rdzv-endpoint``, ``--standalone``) replace SLURM's topology as a whole;
+``--master-addr``, ``--master-port`` and ``--rdzv-id`` replace one value. The plan says which.
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from launcher.clusters.model import SlurmJob
+from launcher.errors import ConfigError
+from launcher.plan.model import SlurmPlan
+from launcher.schema import WorldSettings
+
+DEFAULTS = WorldSettings()
+TOPOLOGY_FLAGS = {"nnodes": "--nnodes", "node_rank": "--node-rank", "rdzv_backend": "--rdzv-backend",
+                  "rdzv_endpoint": "--rdzv-endpoint", "standalone": "--standalone"}
+SRUN_FIX = ("start the launcher on every node with srun: srun --ntasks-per-node=1 python -m launcher --nprocs N ..., "
+            "or srun --ntasks-per-node=N python -m launcher ... for one task per rank")
+
+
+@dataclasses.dataclass(frozen=True)
+class SlurmWorld:
+    world: WorldSettings  # the settings the launch uses
+    plan: SlurmPlan
+    rank_env: Mapping[str, str]  # what the worker sees in place of elastic's values (one task per rank)
+
+
+def plan_slurm(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
+    chosen = _choose(world, job)
+    if not job.restart_count:
+        return chosen
+    requeued = f"{job.sources['restart_count']}: this job was requeued {job.restart_count} time(s)"
+    plan = dataclasses.replace(chosen.plan, notes=(*chosen.plan.notes, requeued))
+    return dataclasses.replace(chosen, plan=plan)
+
+
+def _choose(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
+    given = [flag for key, flag in TOPOLOGY_FLAGS.items() if getattr(world, key) != getattr(DEFAULTS, key)]
+    if given:
+        reason = (f"{', '.join(given)} given: the rendezvous is as given, SLURM's topology "
+                  f"({job.nnodes} node(s), {job.ntasks} task(s)) is not used")
+        return SlurmWorld(world, SlurmPlan(job, "as-given", reason), {})
+    if not job.in_step:
+        return _outside_a_step(world, job)
+    if job.nnodes == 1 and job.ntasks == 1:
+        return SlurmWorld(world, SlurmPlan(job, "one-host", "one task on one node: as on one machine"), {})
+    if job.ntasks == job.nnodes:
+        return _per_node(world, job)
+    if world.nprocs != DEFAULTS.nprocs:
+        raise ConfigError(f"world.nprocs: {world.nprocs} processes per launcher, but SLURM started {job.ntasks} "
+                          f"tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}): several launchers on "
+                          "a node", "run one task per node (srun --ntasks-per-node=1) with --nprocs, or drop "
+                          "--nprocs to run one rank per task")
+    return _per_task(world, job)
+
+
+def _outside_a_step(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
+    where = "the batch script" if job.context == "batch" else "an salloc shell"
+    if job.nnodes > 1:
+        runs = "runs on the first node only" if job.context == "batch" else "runs outside the allocation's nodes"
+        raise ConfigError(f"SLURM job {job.job_id} has {job.nnodes} nodes, but this is {where}, which {runs}",
+                          SRUN_FIX)
+    notes: tuple[str, ...] = ()
+    if job.context == "salloc":
+        notes = (f"an salloc shell runs where salloc ran, not on {job.nodes[0]}: srun python -m launcher ... runs "
+                 "there",)
+    return SlurmWorld(world, SlurmPlan(job, "one-host", f"{where} of a one-node job: as on one machine", notes), {})
+
+
+def _address(world: WorldSettings, job: SlurmJob, notes: list[str]) -> tuple[str, int, str]:
+    """The master address and port, and the run id: SLURM's, unless given."""
+    addr, port, run_id = job.master_addr, job.master_port, str(job.job_id)
+    if world.master_addr != DEFAULTS.master_addr:
+        notes.append(f"--master-addr {world.master_addr} wins over {job.master_addr} "
+                     f"({job.sources['master_addr']})")
+        addr = world.master_addr
+    if world.master_port is not None:
+        notes.append(f"--master-port {world.master_port} wins over {job.master_port} "
+                     f"({job.sources['master_port']})")
+        port = world.master_port
+    if world.rdzv_id != DEFAULTS.rdzv_id:
+        notes.append(f"--rdzv-id {world.rdzv_id} wins over the job id {job.job_id}")
+        run_id = world.rdzv_id
+    return addr, port, run_id
+
+
+def _per_node(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
+    notes: list[str] = []
+    addr, port, run_id = _address(world, job, notes)
+    conf = dict(world.rdzv_conf)
+    if addr == job.nodes[0] and "is_host" not in conf:  # else c10d finds out whether the address is this host's
+        conf["is_host"] = "true" if job.node_id == 0 else "false"
+    host = f"[{addr}]" if ":" in addr else addr
+    settings = dataclasses.replace(world, nnodes=str(job.nnodes), node_rank=job.node_id or 0, rdzv_backend="c10d",
+                                   rdzv_endpoint=f"{host}:{port}", rdzv_id=run_id, rdzv_conf=conf)
+    reason = (f"one task per node ({job.sources['tasks_per_node']}): one launcher per node, a c10d rendezvous "
+              f"at {host}:{port} hosted by node 0's launcher")
+    return SlurmWorld(settings, SlurmPlan(job, "per-node", reason, tuple(notes)), {})
+
+
+def _per_task(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
+    assert job.node_id is not None and job.proc_id is not None and job.local_id is not None  # set in every step
+    notes: list[str] = []
+    addr, port, run_id = _address(world, job, notes)
+    settings = dataclasses.replace(world, nprocs=1, nnodes=str(job.ntasks), node_rank=job.proc_id,
+                                   master_addr=addr, master_port=port, rdzv_id=run_id)
+    rank_env = {"LOCAL_RANK": str(job.local_id), "LOCAL_WORLD_SIZE": str(job.tasks_on_node),
+                "GROUP_RANK": str(job.node_id), "GROUP_WORLD_SIZE": str(job.nnodes)}
+    reason = (f"{job.ntasks} tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}) and no --nprocs: "
+              f"this task runs rank {job.proc_id} (SLURM_PROCID) in place")
+    return SlurmWorld(settings, SlurmPlan(job, "per-task", reason, tuple(notes)), rank_env)
