@@ -9,6 +9,7 @@ that rank. The script is a plain ``env://`` one. About 6-10 s each on 2 busy cor
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,10 @@ def test_a_two_node_job_runs_and_its_ranks_see_the_env_contract(slurm, slurm_env
             assert (env["SLURM_NTASKS"], env["SLURM_PROCID"]) == (str(NODES), str(node))
     for name in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_MAX_RESTARTS", "ROLE_NAME"):
         assert len({env.get(name) for env in envs}) == 1 and envs[0].get(name), (name, [e.get(name) for e in envs])
-    assert envs[0]["MASTER_ADDR"] == "127.0.0.1"  # the first node of SLURM_JOB_NODELIST=127.0.0.[1-2]
+    if mode == "per_task":  # the first node of SLURM_JOB_NODELIST=127.0.0.[1-2]
+        assert envs[0]["MASTER_ADDR"] == "127.0.0.1"
+    else:  # elastic's agent store: what node 0's launcher publishes, its host name (as under torchrun)
+        assert envs[0]["MASTER_ADDR"] in ("127.0.0.1", socket.getfqdn())
     assert envs[0]["SLURM_JOB_NODELIST"] == "127.0.0.[1-2]"
     tasks = {(env["SLURM_NODEID"], env["SLURM_TASK_PID"]) for env in envs}  # the SLURM tasks the ranks run in
     assert len(tasks) == (NODES if mode == "per_node" else WORLD)
