@@ -65,8 +65,8 @@ def _choose(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
     if world.nprocs != DEFAULTS.nprocs:
         raise ConfigError(f"world.nprocs: {world.nprocs} processes per launcher, but SLURM started {job.ntasks} "
                           f"tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}): several launchers on "
-                          "a node", "run one task per node (srun --ntasks-per-node=1) with --nprocs, or drop "
-                          "--nprocs to run one rank per task")
+                          "a node", "run one task per node (srun --ntasks-per-node=1) with --nprocs, or pass "
+                          "--nprocs 1 (the default) to run one rank per task")
     return _per_task(world, job)
 
 

@@ -12,6 +12,11 @@ never clash) and hands it to the store, which owns it from then on. Where other
 hosts must reach it (``RendezvousPlan.listen_all``: one SLURM task per rank on
 several nodes, whose first node's name may resolve to a loopback address there),
 it binds every interface instead.
+Node 0's store outlives the other nodes' use of it: each of them says so as it
+shuts down, and node 0 waits for that (``LEAVE_WAIT`` at most) before it lets
+its store go. Else a node still reading elastic's exit barrier when node 0 exits
+loses the reply and prints a C++ "recvValueWithTimeout failed" trace at the end
+of a job that succeeded (seen in 1 of 8 runs of 4 SLURM tasks on 2 nodes).
 Registered in elastic's handler registry as ``launcher-static`` (registering
 the same creator again is a no-op); everything else (use_agent_store, run ids,
 restarts) is elastic's own. Imports torch: launch side, used by the agent only.
@@ -19,6 +24,7 @@ restarts) is elastic's own. Imports torch: launch side, used by the agent only.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import socket
 
@@ -38,6 +44,9 @@ from launcher.plan.model import RendezvousPlan
 
 BACKEND_NAME = "launcher-static"
 LISTEN_ALL = "listen_all"  # our backend's option: RendezvousPlan.listen_all
+LEFT_KEY = "launcher/nodes_left"  # nodes other than 0 that are done with the store
+DOOR_KEY = "launcher/door"  # set by the last of them: node 0 may let its store go
+LEAVE_WAIT = 3.0  # seconds node 0 waits for the others (a failed job's other nodes may never get there)
 
 
 class BoundStaticRendezvous(StaticTCPRendezvous):
@@ -90,7 +99,16 @@ class BoundStaticRendezvous(StaticTCPRendezvous):
             raise PreflightError(f"port: master port {port} is already in use on {where}", FIX_PORT) from None
 
     def shutdown(self) -> bool:
-        self._store = None
+        store, self._store = self._store, None
+        if store is None or self.world_size == 1:
+            return True
+        try:
+            if self.rank == 0:
+                store.wait([DOOR_KEY], datetime.timedelta(seconds=LEAVE_WAIT))
+            elif store.add(LEFT_KEY, 1) == self.world_size - 1:
+                store.set(DOOR_KEY, "1")
+        except (RuntimeError, OSError):  # node 0 or its store already gone; or not every node left in time
+            pass
         return True
 
 

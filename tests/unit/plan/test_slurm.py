@@ -104,7 +104,7 @@ def test_given_flags_win_and_the_plan_says_so():
 
 def test_nprocs_with_several_tasks_on_a_node_is_an_error():
     with pytest.raises(ConfigError, match=r"world.nprocs: 2 processes per launcher, but SLURM started 4 tasks .*"
-                                          r"srun --ntasks-per-node=1"):
+                                          r"srun --ntasks-per-node=1.*--nprocs 1 \(the default\)"):
         _plan(_task(0, 0, 0), WorldSettings(nprocs=2))
 
 
