@@ -122,7 +122,8 @@ class SlurmSettings:
     # per_node: one launcher per node starts the node's ranks; per_task: SLURM starts every rank as a launcher
     mode: Literal["per_node", "per_task"] = "per_node"
     nodes: int = setting(1, minimum=1)
-    ntasks_per_node: int | None = setting(None, minimum=1)  # per_task: ranks per node (default: gpus_per_node)
+    ntasks_per_node: int | None = setting(None, minimum=1)  # per_task: ranks per node (default: gpus_per_node,
+    # else world.nprocs)
     gpus_per_node: int | None = setting(None, minimum=0)
     cpus_per_task: int | None = setting(None, minimum=1)
     partition: str | None = None

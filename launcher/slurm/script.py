@@ -7,10 +7,11 @@ path or argument can become shell code.
 
 ``exec srun``: the preemption notice (``--signal=B:USR1@S``, or ``scancel
 --signal=USR1 --batch``) goes to the batch shell only. Exec'd, srun is that
-process, and srun passes SIGUSR1 on to every task, that is every launcher
-(measured with SLURM 22.05: both tasks of a step had it 17 ms after scancel).
-A bash that ran srun as a child would instead die of the signal (its default
-action), and SLURM would end the step with SIGTERM: no checkpoint.
+process, and srun passes SIGUSR1 on to the step: to every launcher, and to
+every other process of the step too (``launcher.slurm.notice``). Measured with
+SLURM 22.05: the tasks had it 17 ms after scancel. A bash that ran srun as a
+child would instead die of the signal (its default action), and SLURM would
+end the step with SIGTERM: no checkpoint.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from launcher.config.slurm_rules import preempt_signal, sbatch_value_problem
 from launcher.errors import ConfigError
-from launcher.schema import JobConfig, SlurmSettings
+from launcher.schema import JobConfig
 from launcher.slurm.notice import NOTICE_SIGNAL
 
 
@@ -51,11 +52,14 @@ def output_dir(request: ScriptRequest) -> str:
     return folder
 
 
-def tasks_per_node(slurm: SlurmSettings) -> int:
-    """Launchers SLURM starts on each node: one (per_node), or one per rank (per_task)."""
+def tasks_per_node(config: JobConfig) -> int:
+    """Launchers SLURM starts on each node: one (per_node), or one per rank (per_task: ``ntasks_per_node``, else
+    ``gpus_per_node``, else ``world.nprocs`` when it is a number)."""
+    slurm = config.slurm
     if slurm.mode == "per_node":
         return 1
-    return slurm.ntasks_per_node or slurm.gpus_per_node or 1
+    nprocs = config.world.nprocs if isinstance(config.world.nprocs, int) else None
+    return slurm.ntasks_per_node or slurm.gpus_per_node or nprocs or 1
 
 
 def render_script(request: ScriptRequest) -> str:
@@ -68,15 +72,15 @@ def render_script(request: ScriptRequest) -> str:
     if slurm.setup:
         lines += ["", "# setup (slurm.setup)", *slurm.setup]
     lines += ["", f"cd {shlex.quote(request.cwd)}",
-              "# exec: srun becomes the batch shell, which SLURM's preemption notice reaches, and passes it on to "
-              "every task", "exec " + shlex.join(_srun_argv(request))]
+              "# exec: srun becomes the batch shell, which SLURM's preemption notice reaches; it passes it on to "
+              "every process of the step", "exec " + shlex.join(_srun_argv(request))]
     return "\n".join(lines) + "\n"
 
 
 def _sbatch_options(request: ScriptRequest) -> list[str]:
     slurm = request.config.slurm
     name = slurm.job_name or _default_name(request.job_file)
-    options = [f"--job-name={name}", f"--nodes={slurm.nodes}", f"--ntasks-per-node={tasks_per_node(slurm)}"]
+    options = [f"--job-name={name}", f"--nodes={slurm.nodes}", f"--ntasks-per-node={tasks_per_node(request.config)}"]
     if slurm.gpus_per_node is not None:
         options.append(f"--gpus-per-node={slurm.gpus_per_node}")
     if slurm.cpus_per_task is not None:
@@ -103,10 +107,10 @@ def _sbatch_options(request: ScriptRequest) -> list[str]:
 
 def _srun_argv(request: ScriptRequest) -> list[str]:
     slurm = request.config.slurm
-    argv = ["srun", f"--ntasks-per-node={tasks_per_node(slurm)}"]
+    argv = ["srun", f"--ntasks-per-node={tasks_per_node(request.config)}"]
     if slurm.gpus_per_node is not None:
         argv.append(f"--gpus-per-node={slurm.gpus_per_node}")
-    if slurm.cpus_per_task is not None:  # SLURM 22.05's srun no longer takes it from the allocation
+    if slurm.cpus_per_task is not None:  # srun does not inherit sbatch's (srun(1) of SLURM 22.05)
         argv.append(f"--cpus-per-task={slurm.cpus_per_task}")
     argv += [request.python, "-m", "launcher"]
     if slurm.mode == "per_node" and slurm.gpus_per_node:

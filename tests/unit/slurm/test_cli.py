@@ -135,3 +135,11 @@ def test_a_bad_value_is_one_line_naming_it_and_exit_2(job: Path, args: list[str]
 def test_a_script_target_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sbatch", str(tmp_path / "train.py")]) == EXIT_USAGE
     assert "sbatch takes a .yaml job file" in _one_error_line(capsys)
+
+
+def test_the_example_job_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "slurm" / "train.yaml"
+    assert main(["sbatch", str(example), "--dry-run"]) == 0
+    script = capsys.readouterr().out
+    assert "#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=1\n#SBATCH --gpus-per-node=4\n" in script
+    assert f"-m launcher --nprocs gpu {example}\n" in script

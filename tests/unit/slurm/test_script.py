@@ -30,6 +30,7 @@ CASES = {
                                         "setup": ["module load cuda/12.4", "source ~/venv/bin/activate",
                                                   'export NCCL_DEBUG="WARN"  # as written'],
                                         "preempt_warning": 300}},
+    "cpu_2x4_per_task": {"world": {"nprocs": 4}, "slurm": {"mode": "per_task", "nodes": 2}},
     "no_requeue": {"checkpoint": {"stop_signal": None}, "slurm": {"requeue": False, "nodes": 3}},
     "quoted_values": {"slurm": {"output": "/work/out"}},
 }

@@ -14,5 +14,5 @@
 #SBATCH --open-mode=append
 
 cd /work
-# exec: srun becomes the batch shell, which SLURM's preemption notice reaches, and passes it on to every task
+# exec: srun becomes the batch shell, which SLURM's preemption notice reaches; it passes it on to every process of the step
 exec srun --ntasks-per-node=4 --gpus-per-node=4 --cpus-per-task=8 python -m launcher /work/jobs/train.yaml --set data.batch_size=64 -- --lr 0.1

@@ -8,5 +8,5 @@
 #SBATCH --no-requeue
 
 cd /work
-# exec: srun becomes the batch shell, which SLURM's preemption notice reaches, and passes it on to every task
+# exec: srun becomes the batch shell, which SLURM's preemption notice reaches; it passes it on to every process of the step
 exec srun --ntasks-per-node=1 python -m launcher /work/jobs/train.yaml --set data.batch_size=64 -- --lr 0.1

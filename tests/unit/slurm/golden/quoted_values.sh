@@ -10,5 +10,5 @@
 #SBATCH --open-mode=append
 
 cd '/work/a b'
-# exec: srun becomes the batch shell, which SLURM's preemption notice reaches, and passes it on to every task
+# exec: srun becomes the batch shell, which SLURM's preemption notice reaches; it passes it on to every process of the step
 exec srun --ntasks-per-node=1 python -m launcher '/work/my jobs/it'"'"'s $(here).yaml' --set 'env.X=`id`; $(touch y)' --set data.batch_size=64 -- 'a b' ''"'"'' ''
