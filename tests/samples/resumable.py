@@ -6,6 +6,11 @@ first step >= ``kill_at`` at which a complete checkpoint exists; the launcher re
 (``--max-restarts``) and they resume from the latest checkpoint. Every step prints its loss exactly
 (``float.hex``) with the attempt, and rank 0 ends with a digest of the final parameters.
 
+``fixed_buckets``: DDP with ``find_unused_parameters=True``, which never rebuilds its gradient buckets. By
+default DDP rebuilds them once, after its first iteration; a resumed run's first iteration is then another
+step than the uninterrupted run's, each gradient sits elsewhere in the bucket, and with more than 2 ranks gloo
+sums it in another order: the last bits differ (2 ranks: a + b == b + a). With it, 4 ranks resume bitwise.
+
 ``hold_at``: in a SLURM job's first run (``SLURM_RESTART_COUNT`` unset or 0), every rank stops training at that
 step, prints ``holding at step N`` and calls ``maybe_save`` there until the launcher's save-and-stop request
 (a preemption) makes it save and stop: a test preempts the job at a known step, and a requeued run goes on.
@@ -32,9 +37,11 @@ def data() -> TensorDataset:
     return TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
 
 
-def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0, hold_at: int = -1) -> None:  # type: ignore[no-untyped-def]
+def main(ctx, steps: int, kill_at: int = -1, kill_rank: int = 0, hold_at: int = -1,  # type: ignore[no-untyped-def]
+         fixed_buckets: bool = False) -> None:
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
-    model = DistributedDataParallel(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 1)))
+    model = DistributedDataParallel(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 1)),
+                                    find_unused_parameters=fixed_buckets)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
     loader = ctx.dataloader(data())

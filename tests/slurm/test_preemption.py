@@ -7,42 +7,51 @@ resumes from that checkpoint: every loss, and the final parameters, bitwise thos
 uninterrupted (which runs beside it). ``scancel`` stops everything within SLURM's grace period (KillWait: 30 s
 in the test cluster), with no process left on any node. ``samples/resumable.py`` holds at a known step (its
 ``hold_at``) until the launcher asks it to save, so the preemption always lands at that step.
-About 20-30 s for the preemption (the requeued job waits 5 s before it may start again), 8 s for scancel.
+Measured on 2 busy cores (pytest -n 2): the preemption about 60 s (two jobs of 4 ranks side by side; the
+requeued job waits 5 s before it may start again), scancel about 20 s.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from launcher.testing.processes import wait_until_gone
-from tests.slurm.cluster import LocalSlurm
+from tests.slurm.cluster import FINISHED, LocalSlurm
 from tests.slurm.jobs import output, submit
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 NODES, PER_NODE = 2, 2
+WORLD = NODES * PER_NODE
 STEPS, HOLD_AT = 9, 4
 
 MISSING = pytest.mark.xfail(strict=True, reason=(
-    "needs the srun modes of SLURM detection (one launcher per node joining one world, one task per rank "
-    "running in place): launcher/clusters/slurm.py is not yet used by the plan"))
+    "save and stop does not reach the workers of a multi-node c10d world: the agent sets the request in the "
+    "rendezvous store, but torch's dynamic rendezvous gives the workers another store (node 0's "
+    "bootstrap_store_info, the MASTER_PORT they see), so no rank ever sees it"))
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
 
 
-def _job(folder: Path, hold_at: int) -> Path:
+LAYOUTS = {  # the same world of 2 x 2 ranks
+    "per_node": f"world: {{nprocs: {PER_NODE}}}\nslurm: {{mode: per_node, requeue: true}}\n",
+    "per_task": f"slurm: {{mode: per_task, ntasks_per_node: {PER_NODE}, requeue: true}}\n",
+}
+
+
+def _job(folder: Path, hold_at: int, mode: str = "per_node") -> Path:
     folder.mkdir()
     job = folder / "job.yaml"
     job.write_text(
         f"entrypoint: {SAMPLES / 'resumable.py'}:main\n"
         "seed: 3\n"
-        f"kwargs: {{steps: {STEPS}, hold_at: {hold_at}}}\n"
-        f"world: {{nprocs: {PER_NODE}}}\n"
+        f"kwargs: {{steps: {STEPS}, hold_at: {hold_at}, fixed_buckets: true}}\n"  # 4 ranks: see resumable.py
         "data: {batch_size: 4, num_workers: 0}\n"
         "checkpoint: {dir: checkpoints, every_steps: 1000}\n"
-        "slurm: {mode: per_node, requeue: true}\n"
+        f"{LAYOUTS[mode]}"
     )
     return job
 
@@ -56,14 +65,14 @@ def _wait_for_output(folder: Path, job_id: str, slurm: LocalSlurm, pattern: str,
         if len(re.findall(pattern, text, re.MULTILINE)) >= count:
             return text
         state = slurm.job(job_id)["JobState"]
-        assert state in ("PENDING", "RUNNING", "CONFIGURING") and time.monotonic() < deadline, f"{state}\n{text}"
+        assert state not in FINISHED and time.monotonic() < deadline, f"{state}\n{text}"
         time.sleep(0.1)
 
 
-def _losses(text: str) -> dict[tuple[str, int], str]:
-    """(rank, step) → the loss printed at that step."""
-    found = re.findall(r"^\[rank(\d)\]: attempt 0 step (\d+) loss (\S+)$", text, re.MULTILINE)
-    return {(rank, int(step)): loss for rank, step, loss in found}
+def _losses(text: str) -> Counter[tuple[int, str]]:
+    """(step, loss) of every line a rank printed (per_task: SLURM's tasks print without a rank prefix)."""
+    found = re.findall(r"^(?:\[rank\d\]: )?attempt 0 step (\d+) loss (\S+)$", text, re.MULTILINE)
+    return Counter((int(step), loss) for step, loss in found)
 
 
 def _final(text: str) -> str:
@@ -71,28 +80,30 @@ def _final(text: str) -> str:
     return digest
 
 
-@MISSING
-def test_a_preempted_job_checkpoints_is_requeued_and_ends_as_if_never_stopped(slurm, slurm_env, tmp_path):
-    whole_job, preempted_job = _job(tmp_path / "whole", -1), _job(tmp_path / "preempted", HOLD_AT)
+@pytest.mark.parametrize("mode", [pytest.param("per_node", marks=MISSING), "per_task"])
+def test_a_preempted_job_checkpoints_is_requeued_and_ends_as_if_never_stopped(slurm, slurm_env, tmp_path, mode):
+    whole_job, preempted_job = _job(tmp_path / "whole", -1, mode), _job(tmp_path / "preempted", HOLD_AT, mode)
     whole = submit(whole_job, ["--nodes", NODES], slurm_env)
     preempted = submit(preempted_job, ["--nodes", NODES], slurm_env)
-    _wait_for_output(preempted_job.parent, preempted, slurm, rf"holding at step {HOLD_AT}$", NODES * PER_NODE, 90)
+    _wait_for_output(preempted_job.parent, preempted, slurm, rf"holding at step {HOLD_AT}$", WORLD, 90)
     slurm.command(["scancel", "--signal=USR1", "--batch", preempted], env=slurm_env)
+    # every rank is waiting in maybe_save: the checkpoint follows the notice at once
+    _wait_for_output(preempted_job.parent, preempted, slurm, r"launcher: checkpoint: saved step", WORLD, 20)
 
-    fields = slurm.wait_until_finished(preempted, timeout=120)
+    fields = slurm.wait_until_finished(preempted, timeout=90)
     text = output(preempted_job.parent, preempted)
     assert (fields["JobState"], fields["ExitCode"], fields["Restarts"]) == ("COMPLETED", "0:0", "1"), text
-    saved = re.findall(r"\[rank(\d)\]: launcher: checkpoint: saved step (\d+) and stopping", text)
-    assert sorted(saved) == [(str(rank), str(HOLD_AT)) for rank in range(NODES * PER_NODE)], text
+    saved = re.findall(r"launcher: checkpoint: saved step (\d+) and stopping", text)
+    assert saved == [str(HOLD_AT)] * WORLD, text  # every rank, at the step rank 0 named
     assert f"restart 1 of SLURM job {preempted}" in text  # SLURM_RESTART_COUNT, logged by the requeued run
-    for rank in range(NODES * PER_NODE):
-        assert f"[rank{rank}]: attempt 0 starts at step {HOLD_AT}\n" in text, text  # from the checkpoint
+    resumed = re.findall(rf"^(?:\[rank\d\]: )?attempt 0 starts at step {HOLD_AT}$", text, re.MULTILINE)
+    assert len(resumed) == WORLD, text  # every rank, from the checkpoint
 
     whole_fields = slurm.wait_until_finished(whole, timeout=60)
     whole_text = output(whole_job.parent, whole)
     assert (whole_fields["JobState"], whole_fields["Restarts"]) == ("COMPLETED", "0"), whole_text
     expected = _losses(whole_text)
-    assert len(expected) == NODES * PER_NODE * STEPS, whole_text
+    assert sum(expected.values()) == WORLD * STEPS, whole_text
     assert _losses(text) == expected  # steps 1..HOLD_AT from the first run, the rest from the requeued one
     assert _final(text) == _final(whole_text)
 
@@ -100,7 +111,7 @@ def test_a_preempted_job_checkpoints_is_requeued_and_ends_as_if_never_stopped(sl
 def test_scancel_stops_every_process_of_the_job_within_the_grace_period(slurm, slurm_env, tmp_path, token):
     job = _job(tmp_path / "cancelled", HOLD_AT)
     job_id = submit(job, ["--nodes", NODES], slurm_env)
-    _wait_for_output(job.parent, job_id, slurm, rf"holding at step {HOLD_AT}$", NODES * PER_NODE, 90)
+    _wait_for_output(job.parent, job_id, slurm, rf"holding at step {HOLD_AT}$", WORLD, 90)
     slurm.command(["scancel", job_id], env=slurm_env)
     # SLURM SIGKILLs what is left after KillWait (30 s): gone before that, the launchers stopped their workers.
     _, alive = wait_until_gone(token, timeout=25, poll=0.05)
