@@ -34,7 +34,7 @@ from launcher.plan.model import (
     StopPlan,
     run_folder_name,
 )
-from launcher.plan.slurm import plan_slurm
+from launcher.plan.slurm import gpus_bound_per_task, plan_slurm
 from launcher.platforms import (
     StartMethodChoice,
     available_signals,
@@ -339,6 +339,8 @@ def build_plan(
         notes += slurm.notes
     if rank_env:
         notes.append(f"{', '.join(rank_env)}: SLURM's (each task is a rendezvous node of one process)")
+    if slurm is not None and (gpu_text := gpus_bound_per_task(slurm, gpus.count)) is not None:
+        notes.append(gpu_text)
     if rendezvous.backend == "static" and rendezvous.listen_all:
         notes.append(f"the store listens on every interface of node 0 (the others connect to {rendezvous.master_addr})")
     elif rendezvous.backend == "static":

@@ -125,3 +125,12 @@ def _per_task(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
     reason = (f"{job.ntasks} tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}) and no --nprocs: "
               f"this task runs rank {job.proc_id} (SLURM_PROCID) in place")
     return SlurmWorld(settings, SlurmPlan(job, "per-task", reason, tuple(notes)), rank_env)
+
+
+def gpus_bound_per_task(plan: SlurmPlan, visible_gpus: int) -> str | None:
+    """A note when one task per rank sees fewer GPUs than its node's tasks: cuda:LOCAL_RANK is not in every task."""
+    tasks = plan.job.tasks_on_node or 1
+    if plan.mode != "per-task" or not 0 < visible_gpus < tasks:
+        return None
+    return (f"this task sees {visible_gpus} GPU(s) but LOCAL_RANK goes up to {tasks - 1} (GPUs bound per task): "
+            "cuda:LOCAL_RANK does not exist in every task; ask GPUs per node (--gpus-per-node), or use cuda:0")

@@ -142,3 +142,13 @@ def test_dry_run_shows_the_values_their_sources_and_the_mode():
     assert "  slurm         master_port = 16242 (12000 + SLURM_JOB_ID=4242 % 20000)" in text
     assert "  slurm         local task id = 1 (SLURM_LOCALID=1)" in text
     assert "  rendezvous    static at node001:16242, run id 4242" in text
+
+
+def test_gpus_bound_per_task_are_noted():
+    """srun --gpus-per-task=1: each task sees one GPU, but LOCAL_RANK (SLURM_LOCALID) is 0 or 1."""
+    facts = dataclasses.replace(FACTS, installed_gpus=2, environ=_task(1, 0, 1, CUDA_VISIBLE_DEVICES="1"))
+    plan = build_plan(JobConfig(), ScriptTarget("/work/train.py", "train.py"), (), detect(facts.environ), facts)
+    assert any("this task sees 1 GPU(s) but LOCAL_RANK goes up to 1" in note for note in plan.notes)
+    unbound = dataclasses.replace(facts, environ=_task(1, 0, 1))
+    plan = build_plan(JobConfig(), ScriptTarget("/work/train.py", "train.py"), (), detect(unbound.environ), unbound)
+    assert not any("this task sees" in note for note in plan.notes)
