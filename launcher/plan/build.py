@@ -294,8 +294,9 @@ def build_plan(
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
         raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
                           "pass script options in args, or use a module:function entrypoint")
-    rendezvous = plan_rendezvous(config, facts, listen_all=slurm is not None and slurm.mode == "per-task"
-                                 and slurm.job.nnodes > 1)
+    # Under SLURM, node 0's store serves the other nodes, to whom its name may resolve differently than to itself.
+    listen_all = slurm is not None and slurm.mode in ("per-node", "per-task") and slurm.job.nnodes > 1
+    rendezvous = plan_rendezvous(config, facts, listen_all)
     threads, threads_reason = choose_threads(nprocs, config, facts, slurm)
     output = plan_output(config, nprocs, facts.environ)
     stop = plan_stop(config, facts.platform)
