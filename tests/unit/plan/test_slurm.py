@@ -173,3 +173,8 @@ def test_gpus_bound_per_task_are_noted():
     unbound = dataclasses.replace(facts, environ=_task(1, 0, 1))
     plan = build_plan(JobConfig(), ScriptTarget("/work/train.py", "train.py"), (), detect(unbound.environ), unbound)
     assert not any("this task sees" in note for note in plan.notes)
+
+
+def test_dry_run_names_each_rank_by_the_local_rank_its_worker_sees():
+    text = render_plan(_plan(_task(3, 1, 1)))
+    assert "  rank 3 (local 1)" in text  # SLURM_LOCALID, not the index of the task's one process
