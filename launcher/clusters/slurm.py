@@ -91,18 +91,8 @@ def read_slurm_job(environ: Mapping[str, str]) -> SlurmJob:
         proc_id = reader.integer("proc_id", ("SLURM_PROCID",), minimum=0)
         local_id = reader.integer("local_id", ("SLURM_LOCALID",), minimum=0)
         _check_ids(sources, node_id, proc_id, local_id, nnodes, ntasks, tasks_per_node, step_id is not None)
-    master_addr = environ.get("MASTER_ADDR", "").strip()
-    if master_addr:
-        sources["master_addr"] = f"MASTER_ADDR={master_addr}, set in the environment: wins over the node list"
-    else:
-        master_addr = nodes[0]
-        sources["master_addr"] = f"first of {nodes_name}={nodes_text}"
-    if environ.get("MASTER_PORT", "").strip():
-        master_port = reader.integer("master_port", ("MASTER_PORT",), minimum=1, maximum=65535)
-        sources["master_port"] += ", set in the environment"
-    else:
-        master_port = PORT_BASE + job_id % PORT_SPAN
-        sources["master_port"] = f"{PORT_BASE} + {sources['job_id']} % {PORT_SPAN}"
+    master_addr = _master_addr(environ, nodes[0], sources)
+    master_port = _master_port(environ, job_id, reader)
     return SlurmJob(
         job_id=job_id,
         context=context,
@@ -122,6 +112,24 @@ def read_slurm_job(environ: Mapping[str, str]) -> SlurmJob:
         restart_count=reader.optional_integer("restart_count", ("SLURM_RESTART_COUNT",), minimum=0) or 0,
         sources=sources,
     )
+
+
+def _master_addr(environ: Mapping[str, str], first_node: str, sources: dict[str, str]) -> str:
+    given = environ.get("MASTER_ADDR", "").strip()
+    if given:
+        sources["master_addr"] = f"MASTER_ADDR={given}, set in the environment: wins over the node list"
+        return given
+    sources["master_addr"] = f"first of {sources['nodes']}"
+    return first_node
+
+
+def _master_port(environ: Mapping[str, str], job_id: int, reader: _Reader) -> int:
+    if environ.get("MASTER_PORT", "").strip():
+        port = reader.integer("master_port", ("MASTER_PORT",), minimum=1, maximum=65535)
+        reader.sources["master_port"] += ", set in the environment"
+        return port
+    reader.sources["master_port"] = f"{PORT_BASE} + {reader.sources['job_id']} % {PORT_SPAN}"
+    return PORT_BASE + job_id % PORT_SPAN
 
 
 def _context(environ: Mapping[str, str], step_id: str | None) -> SlurmContext:

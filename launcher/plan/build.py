@@ -34,7 +34,7 @@ from launcher.plan.model import (
     StopPlan,
     run_folder_name,
 )
-from launcher.plan.slurm import plan_slurm
+from launcher.plan.slurm import gpus_bound_per_task, plan_slurm
 from launcher.platforms import (
     StartMethodChoice,
     available_signals,
@@ -294,8 +294,9 @@ def build_plan(
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
         raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
                           "pass script options in args, or use a module:function entrypoint")
-    rendezvous = plan_rendezvous(config, facts, listen_all=slurm is not None and slurm.mode == "per-task"
-                                 and slurm.job.nnodes > 1)
+    # Under SLURM, node 0's store serves the other nodes, to whom its name may resolve differently than to itself.
+    listen_all = slurm is not None and slurm.mode in ("per-node", "per-task") and slurm.job.nnodes > 1
+    rendezvous = plan_rendezvous(config, facts, listen_all)
     threads, threads_reason = choose_threads(nprocs, config, facts, slurm)
     output = plan_output(config, nprocs, facts.environ)
     stop = plan_stop(config, facts.platform)
@@ -339,6 +340,8 @@ def build_plan(
         notes += slurm.notes
     if rank_env:
         notes.append(f"{', '.join(rank_env)}: SLURM's (each task is a rendezvous node of one process)")
+    if slurm is not None and (gpu_text := gpus_bound_per_task(slurm, gpus.count)) is not None:
+        notes.append(gpu_text)
     if rendezvous.backend == "static" and rendezvous.listen_all:
         notes.append(f"the store listens on every interface of node 0 (the others connect to {rendezvous.master_addr})")
     elif rendezvous.backend == "static":

@@ -72,7 +72,8 @@ def render_plan(plan: LaunchPlan) -> str:
     ]
     lines += [f"  note          {note}" for note in plan.notes]
     for rank in plan.ranks:
-        lines.append(f"  rank {rank.rank if rank.rank is not None else '?'} (local {rank.local_rank})")
+        local = rank.env.get("LOCAL_RANK", str(rank.local_rank))  # as the worker sees it (one task per rank: SLURM's)
+        lines.append(f"  rank {rank.rank if rank.rank is not None else '?'} (local {local})")
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)

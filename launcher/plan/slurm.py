@@ -2,8 +2,12 @@
 
 Two ways to run in a step (``srun``), chosen the same way on every task:
 - one launcher per node (one task per node: ``srun --ntasks-per-node=1 python -m launcher --nprocs N``):
-  ``nnodes`` is the step's node count, the node rank SLURM_NODEID, and a c10d rendezvous meets at the
-  first node's address and the job's port (the first node's launcher hosts it), with the job id as run id;
+  ``nnodes`` is the step's node count, the node rank SLURM_NODEID, and the launchers meet at the first
+  node's address and the job's port, with the job id as run id. The rendezvous is static, so ranks follow
+  the node list (GROUP_RANK = SLURM_NODEID, RANK = SLURM_NODEID x nprocs + LOCAL_RANK) and the dry-run
+  shows them; node 0's launcher serves the store on every interface. ``--rdzv-backend c10d`` asks for
+  elastic's c10d rendezvous there instead (node 0's launcher hosts it), which assigns group ranks in the
+  order of its own sort of host names and pids, not SLURM's (seen: SLURM_NODEID 1 got group rank 0);
 - one task per rank (several tasks on some node, no ``--nprocs``): each task is a rendezvous "node" of one
   process (a static rendezvous: rank SLURM_PROCID of SLURM_NTASKS, the store served by task 0 on the
   first node, on every interface), and its worker gets SLURM's LOCAL_RANK (SLURM_LOCALID),
@@ -12,8 +16,8 @@ One task on one node runs as on one machine. So does a batch script or an salloc
 with more nodes, only srun reaches them, which is an error here, not a silent use of one node.
 
 A world setting left at its default takes SLURM's value. Rendezvous flags (``--nnodes``, ``--node-rank``,
-``--rdzv-backend``, ``--rdzv-endpoint``, ``--standalone``) replace SLURM's topology as a whole;
-``--master-addr``, ``--master-port`` and ``--rdzv-id`` replace one value. The plan says which.
+``--rdzv-endpoint``, ``--standalone``, a backend other than static or c10d) replace SLURM's topology as a
+whole; ``--master-addr``, ``--master-port`` and ``--rdzv-id`` replace one value. The plan says which.
 Never imports torch.
 """
 
@@ -28,8 +32,9 @@ from launcher.plan.model import SlurmPlan
 from launcher.schema import WorldSettings
 
 DEFAULTS = WorldSettings()
-TOPOLOGY_FLAGS = {"nnodes": "--nnodes", "node_rank": "--node-rank", "rdzv_backend": "--rdzv-backend",
-                  "rdzv_endpoint": "--rdzv-endpoint", "standalone": "--standalone"}
+TOPOLOGY_FLAGS = {"nnodes": "--nnodes", "node_rank": "--node-rank", "rdzv_endpoint": "--rdzv-endpoint",
+                  "standalone": "--standalone"}
+SLURM_BACKENDS = ("static", "c10d")  # the rendezvous backends SLURM's topology can fill in
 SRUN_FIX = ("start the launcher on every node with srun: srun --ntasks-per-node=1 python -m launcher --nprocs N ..., "
             "or srun --ntasks-per-node=N python -m launcher ... for one task per rank")
 
@@ -52,6 +57,8 @@ def plan_slurm(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
 
 def _choose(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
     given = [flag for key, flag in TOPOLOGY_FLAGS.items() if getattr(world, key) != getattr(DEFAULTS, key)]
+    if world.rdzv_backend not in SLURM_BACKENDS:
+        given.append(f"--rdzv-backend {world.rdzv_backend}")
     if given:
         reason = (f"{', '.join(given)} given: the rendezvous is as given, SLURM's topology "
                   f"({job.nnodes} node(s), {job.ntasks} task(s)) is not used")
@@ -62,6 +69,10 @@ def _choose(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
         return SlurmWorld(world, SlurmPlan(job, "one-host", "one task on one node: as on one machine"), {})
     if job.ntasks == job.nnodes:
         return _per_node(world, job)
+    if world.rdzv_backend != "static":
+        raise ConfigError(f"world.rdzv_backend: {world.rdzv_backend} would assign the ranks, but one task per rank "
+                          "takes each rank from SLURM_PROCID", "drop --rdzv-backend, or run one task per node "
+                          "(srun --ntasks-per-node=1) with --nprocs")
     if world.nprocs != DEFAULTS.nprocs:
         raise ConfigError(f"world.nprocs: {world.nprocs} processes per launcher, but SLURM started {job.ntasks} "
                           f"tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}): several launchers on "
@@ -103,14 +114,21 @@ def _address(world: WorldSettings, job: SlurmJob, notes: list[str]) -> tuple[str
 def _per_node(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
     notes: list[str] = []
     addr, port, run_id = _address(world, job, notes)
+    node_rank = job.node_id or 0
+    one_per_node = f"one task per node ({job.sources['tasks_per_node']}): one launcher per node"
+    if world.rdzv_backend == "static":
+        settings = dataclasses.replace(world, nnodes=str(job.nnodes), node_rank=node_rank, master_addr=addr,
+                                       master_port=port, rdzv_id=run_id)
+        reason = f"{one_per_node}, node rank SLURM_NODEID, a static rendezvous at {addr}:{port} served by node 0"
+        return SlurmWorld(settings, SlurmPlan(job, "per-node", reason, tuple(notes)), {})
     conf = dict(world.rdzv_conf)
     if addr == job.nodes[0] and "is_host" not in conf:  # else c10d finds out whether the address is this host's
-        conf["is_host"] = "true" if job.node_id == 0 else "false"
+        conf["is_host"] = "true" if node_rank == 0 else "false"
     host = f"[{addr}]" if ":" in addr else addr
-    settings = dataclasses.replace(world, nnodes=str(job.nnodes), node_rank=job.node_id or 0, rdzv_backend="c10d",
-                                   rdzv_endpoint=f"{host}:{port}", rdzv_id=run_id, rdzv_conf=conf)
-    reason = (f"one task per node ({job.sources['tasks_per_node']}): one launcher per node, a c10d rendezvous "
-              f"at {host}:{port} hosted by node 0's launcher")
+    settings = dataclasses.replace(world, nnodes=str(job.nnodes), node_rank=node_rank, rdzv_endpoint=f"{host}:{port}",
+                                   rdzv_id=run_id, rdzv_conf=conf)
+    reason = (f"{one_per_node}, a c10d rendezvous at {host}:{port} hosted by node 0's launcher (--rdzv-backend "
+              "c10d: it assigns the group ranks)")
     return SlurmWorld(settings, SlurmPlan(job, "per-node", reason, tuple(notes)), {})
 
 
@@ -125,3 +143,12 @@ def _per_task(world: WorldSettings, job: SlurmJob) -> SlurmWorld:
     reason = (f"{job.ntasks} tasks on {job.nnodes} node(s) ({job.sources['tasks_per_node']}) and no --nprocs: "
               f"this task runs rank {job.proc_id} (SLURM_PROCID) in place")
     return SlurmWorld(settings, SlurmPlan(job, "per-task", reason, tuple(notes)), rank_env)
+
+
+def gpus_bound_per_task(plan: SlurmPlan, visible_gpus: int) -> str | None:
+    """A note when one task per rank sees fewer GPUs than its node's tasks: cuda:LOCAL_RANK is not in every task."""
+    tasks = plan.job.tasks_on_node or 1
+    if plan.mode != "per-task" or not 0 < visible_gpus < tasks:
+        return None
+    return (f"this task sees {visible_gpus} GPU(s) but LOCAL_RANK goes up to {tasks - 1} (GPUs bound per task): "
+            "cuda:LOCAL_RANK does not exist in every task; ask GPUs per node (--gpus-per-node), or use cuda:0")

@@ -58,7 +58,14 @@ def run_in_server(plan: LaunchPlan, log_dir: str, reaper: Reaper) -> RunResult:
     pids: list[int] = []
     trace.mark("launcher: agent process start")
     with forwarder.installed(plan.stop.signals, plan.stop.save_signal):
-        process.start()
+        try:
+            process.start()
+        except (EOFError, OSError):
+            if not forwarder.received:
+                raise
+            # The stop signal reached the server too and ended it (slurmstepd signals every process of a
+            # step: scancel, srun --kill-on-bad-exit): the job was stopped before its agent started.
+            return RunResult(interrupted_by=signal.Signals(forwarder.received[-1]).name)
         theirs.close()
         assert process.pid is not None  # started
         pids.append(process.pid)

@@ -78,17 +78,38 @@ def test_one_launcher_per_node(node_id):
     assert plan.slurm is not None and plan.slurm.mode == "per-node" and plan.nprocs == 2
     rdzv = plan.rendezvous
     port = 12000 + 4242
-    assert (rdzv.backend, rdzv.host, rdzv.port, rdzv.min_nodes, rdzv.max_nodes) == ("c10d", "node001", port, 2, 2)
-    assert rdzv.node_rank == node_id and rdzv.run_id == "4242"  # both launchers agree without being told
-    assert rdzv.conf["is_host"] == ("true" if node_id == 0 else "false")
+    assert (rdzv.backend, rdzv.host, rdzv.port, rdzv.max_nodes, rdzv.node_rank) == ("static", "node001", port, 2,
+                                                                                    node_id)
+    assert rdzv.run_id == "4242" and rdzv.listen_all  # both launchers agree without being told; node 0 serves node 1
+    for local_rank, rank in enumerate(plan.ranks):
+        rank_id = str(node_id * 2 + local_rank)  # ranks follow SLURM's node order
+        assert {key: rank.env[key] for key in CONTRACT} == {
+            "RANK": rank_id, "LOCAL_RANK": str(local_rank), "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
+            "GROUP_RANK": str(node_id), "GROUP_WORLD_SIZE": "2", "ROLE_RANK": rank_id, "ROLE_WORLD_SIZE": "4",
+            "ROLE_NAME": "default", "MASTER_ADDR": "node001", "MASTER_PORT": str(port),
+            "TORCHELASTIC_RUN_ID": "4242", "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0",
+            "TORCHELASTIC_USE_AGENT_STORE": "True"}
+
+
+@pytest.mark.parametrize("node_id", [0, 1])
+def test_one_launcher_per_node_over_c10d(node_id):
+    plan = _plan(_node(node_id), WorldSettings(nprocs=2, rdzv_backend="c10d"))
+    rdzv = plan.rendezvous
+    assert (rdzv.backend, rdzv.host, rdzv.port, rdzv.min_nodes, rdzv.max_nodes) == ("c10d", "node001", 16242, 2, 2)
+    assert rdzv.run_id == "4242" and rdzv.conf["is_host"] == ("true" if node_id == 0 else "false")
     env = plan.ranks[1].env
     assert (env["LOCAL_RANK"], env["LOCAL_WORLD_SIZE"], env["TORCHELASTIC_RUN_ID"]) == ("1", "2", "4242")
-    assert env["RANK"] == env["WORLD_SIZE"] == env["GROUP_RANK"] == CHOSEN_AT_LAUNCH  # the rendezvous assigns
+    assert env["RANK"] == env["WORLD_SIZE"] == env["GROUP_RANK"] == CHOSEN_AT_LAUNCH  # c10d assigns them
 
 
-def test_one_launcher_per_node_with_another_master_lets_c10d_find_its_host():
-    plan = _plan(_node(1, MASTER_ADDR="10.0.0.7"), WorldSettings(nprocs=2))
+def test_c10d_with_another_master_lets_c10d_find_its_host():
+    plan = _plan(_node(1, MASTER_ADDR="10.0.0.7"), WorldSettings(nprocs=2, rdzv_backend="c10d"))
     assert plan.rendezvous.host == "10.0.0.7" and "is_host" not in plan.rendezvous.conf
+
+
+def test_c10d_with_one_task_per_rank_is_an_error():
+    with pytest.raises(ConfigError, match=r"world\.rdzv_backend: c10d would assign the ranks"):
+        _plan(_task(0, 0, 0), WorldSettings(rdzv_backend="c10d"))
 
 
 def test_given_flags_win_and_the_plan_says_so():
@@ -99,7 +120,7 @@ def test_given_flags_win_and_the_plan_says_so():
                                               rdzv_endpoint="head:29400"))
     assert topology.slurm is not None and topology.slurm.mode == "as-given"
     assert (topology.rendezvous.host, topology.rendezvous.max_nodes) == ("head", 3)
-    assert "--nnodes, --rdzv-backend, --rdzv-endpoint given" in topology.slurm.reason
+    assert "--nnodes, --rdzv-endpoint given" in topology.slurm.reason
 
 
 def test_nprocs_with_several_tasks_on_a_node_is_an_error():
@@ -142,3 +163,18 @@ def test_dry_run_shows_the_values_their_sources_and_the_mode():
     assert "  slurm         master_port = 16242 (12000 + SLURM_JOB_ID=4242 % 20000)" in text
     assert "  slurm         local task id = 1 (SLURM_LOCALID=1)" in text
     assert "  rendezvous    static at node001:16242, run id 4242" in text
+
+
+def test_gpus_bound_per_task_are_noted():
+    """srun --gpus-per-task=1: each task sees one GPU, but LOCAL_RANK (SLURM_LOCALID) is 0 or 1."""
+    facts = dataclasses.replace(FACTS, installed_gpus=2, environ=_task(1, 0, 1, CUDA_VISIBLE_DEVICES="1"))
+    plan = build_plan(JobConfig(), ScriptTarget("/work/train.py", "train.py"), (), detect(facts.environ), facts)
+    assert any("this task sees 1 GPU(s) but LOCAL_RANK goes up to 1" in note for note in plan.notes)
+    unbound = dataclasses.replace(facts, environ=_task(1, 0, 1))
+    plan = build_plan(JobConfig(), ScriptTarget("/work/train.py", "train.py"), (), detect(unbound.environ), unbound)
+    assert not any("this task sees" in note for note in plan.notes)
+
+
+def test_dry_run_names_each_rank_by_the_local_rank_its_worker_sees():
+    text = render_plan(_plan(_task(3, 1, 1)))
+    assert "  rank 3 (local 1)" in text  # SLURM_LOCALID, not the index of the task's one process
