@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,7 @@ import psutil
 
 from launcher.testing.processes import TAG_VARIABLE, kill_tagged, tagged_processes
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sinfo", "squeue", "scontrol", "sbatch", "srun", "scancel")
+PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo", "squeue", "scontrol", "sbatch", "srun", "scancel")
 # What a surrounding SLURM job or allocation puts in the environment: a command sent to this cluster must not see it.
 OUTER_PREFIXES = ("SLURM_", "SBATCH_", "SRUN_", "SALLOC_", "SQUEUE_", "SINFO_", "SCANCEL_")
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
@@ -70,19 +70,17 @@ class LocalSlurm:
         line = self.command(["scontrol", "show", "job", "-o", job_id]).stdout.strip()
         return dict(field.split("=", 1) for field in line.split() if "=" in field)
 
-    def wait_for_job(self, job_id: str, done: Callable[[dict[str, str]], bool], timeout: float) -> dict[str, str]:
-        """Poll the job until ``done(fields)`` holds; its fields then. Fails with them after ``timeout`` s."""
+    def wait_until_finished(self, job_id: str, timeout: float) -> dict[str, str]:
+        """Poll the job until it has finished (COMPLETED, FAILED, CANCELLED...); its fields then.
+        Fails with them after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
             fields = self.job(job_id)
-            if done(fields):
+            if fields["JobState"] in FINISHED:
                 return fields
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} after {timeout} s: {fields}")
             time.sleep(0.1)
-
-    def wait_until_finished(self, job_id: str, timeout: float) -> dict[str, str]:
-        return self.wait_for_job(job_id, lambda fields: fields["JobState"] in FINISHED, timeout)
 
     def queued(self) -> dict[str, str]:
         """Job id → state (PENDING, RUNNING, COMPLETING...) of the jobs not finished yet."""
@@ -157,7 +155,7 @@ def slurm_conf(folder: Path, name: str, nodes: Sequence[str], cpus: int, ports: 
 def _missing() -> str | None:
     if os.name != "posix" or os.geteuid() != 0:
         return "the SLURM daemons run as root here (slurmd starts jobs as any user)"
-    absent = [name for name in DAEMONS if shutil.which(name) is None]
+    absent = [name for name in PROGRAMS if shutil.which(name) is None]
     if absent:
         return f"not installed: {', '.join(absent)} (scripts/cluster-tools.sh installs slurm-wlm and munge)"
     return None
