@@ -115,10 +115,23 @@ def _rendezvous_conf(conf: dict[str, str]) -> dict[str, str]:
     return conf
 
 
+def choose_run_id(rdzv_id: str, max_nodes: int, facts: HostFacts) -> str:
+    """The rendezvous id: the one asked for; else, on several nodes, one that every node of the job finds by
+    itself (SLURM's job id, or torchrun's literal ``none``, so that torchrun nodes can join); else a fresh one.
+
+    Elastic keys the rendezvous's store by this id: nodes that made up ids of their own never meet.
+    """
+    if rdzv_id != "none":
+        return rdzv_id
+    if max_nodes > 1:
+        return facts.environ.get("SLURM_JOB_ID") or "none"
+    return facts.run_id
+
+
 def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
     world = config.world
     lo, hi = parse_nnodes(world.nnodes)
-    run_id = world.rdzv_id if world.rdzv_id != "none" else facts.run_id
+    run_id = choose_run_id(world.rdzv_id, 1 if world.standalone else hi, facts)
     conf = _rendezvous_conf(dict(world.rdzv_conf))
     if world.standalone:
         if hi > 1:

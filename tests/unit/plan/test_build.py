@@ -102,6 +102,18 @@ def test_elastic_rendezvous_leaves_ranks_to_the_rendezvous():
     assert plan.ranks[0].rank is None and plan.ranks[0].env["RANK"] == CHOSEN_AT_LAUNCH
 
 
+@pytest.mark.parametrize(("world", "environ", "expected"), [
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1"), {}, "none"),  # torchrun's: its nodes can join
+    (WorldSettings(nnodes="1:2", rdzv_backend="c10d", rdzv_endpoint="h:29400"), {}, "none"),
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1"), {"SLURM_JOB_ID": "4242"}, "4242"),
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1", rdzv_id="mine"), {"SLURM_JOB_ID": "4242"}, "mine"),
+    (WorldSettings(nnodes="1"), {"SLURM_JOB_ID": "4242"}, "run123"),  # one node: a fresh id, nobody to meet
+])
+def test_nodes_of_one_job_agree_on_the_run_id_without_being_told(world, environ, expected):
+    plan = _plan(world, facts=dataclasses.replace(FACTS, environ=environ))
+    assert plan.rendezvous.run_id == expected and plan.ranks[0].env["TORCHELASTIC_RUN_ID"] == expected
+
+
 @pytest.mark.parametrize(("world", "error", "fragment"), [
     (WorldSettings(standalone=True, nnodes="2"), UsageError, "--standalone conflicts with --nnodes"),
     (WorldSettings(nnodes="1:4"), ConfigError, "a range needs an elastic rendezvous"),
