@@ -102,7 +102,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     from launcher.bootstrap import run_worker
     from launcher.compat import elastic
     from launcher.supervise.agent import ConsoleClosed, LauncherAgent, RunLogsSpecs
-    from launcher.supervise.rendezvous import handler_for
+    from launcher.supervise.rendezvous import guarded, handler_for
 
     quiet_engine_logs(os.environ)
     world = plan.config.world
@@ -116,7 +116,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
                 f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
                 f"per rank, and the forkserver passes at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} ranks' worth",
                 f"use --start-method spawn, or at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} processes per node")
-    handler = handler_for(plan.rendezvous, world.local_addr)
+    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, world.local_addr))  # may connect
     payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
                             start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
                             env=worker_environment(plan), open_files_limit=plan.limits.open_files_soft)
@@ -146,6 +146,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
         save_stop=save_stop,
+        rendezvous=plan.rendezvous,
     )
     interrupted = closed = stopped = None
     try:
@@ -159,7 +160,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     except ConsoleClosed as stop:  # the workers were stopped on the way out of elastic's run()
         closed, outcome = stop.stream, stop.outcome
     finally:
-        handler.shutdown()
+        if interrupted is None:  # as torchrun: a node stopped by a signal leaves the rendezvous open to the others
+            handler.shutdown()
         if strays is not None:
             strays.close()
     restarts = world.max_restarts - agent.remaining_restarts
