@@ -116,7 +116,9 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
                 f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
                 f"per rank, and the forkserver passes at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} ranks' worth",
                 f"use --start-method spawn, or at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} processes per node")
-    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, world.local_addr))  # may connect
+    # This node's address as the others reach it (elastic's default, the host's FQDN, may not resolve there).
+    local_addr = world.local_addr or (plan.network.local_address if plan.network is not None else None)
+    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, local_addr))  # may connect
     payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
                             start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
                             env=worker_environment(plan), open_files_limit=plan.limits.open_files_soft)
@@ -128,7 +130,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         rdzv_handler=handler,
         max_restarts=world.max_restarts,
         monitor_interval=world.monitor_interval if missing else 1e-6,  # ours waits on exits: see LauncherAgent
-        local_addr=world.local_addr,
+        local_addr=local_addr,
     )
     logs = RunLogsSpecs(log_dir, router)
     strays = _strays(plan)
