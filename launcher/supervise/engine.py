@@ -19,7 +19,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from launcher import trace
@@ -76,6 +78,31 @@ def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def run_agent_here(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher, save_stop: SaveAndStop) -> RunResult:
+    """``run_agent`` in the launcher's own process (no server to host it): a stop signal that comes before
+    elastic's handlers are in place (the workers start) ends the run as theirs would, rather than the
+    default action killing the launcher in the middle of its rendezvous, with nothing said and nothing
+    cleaned up."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    numbers = [int(getattr(signal, name)) for name in plan.stop.signals if hasattr(signal, name)]
+    previous = {number: signal.signal(number, _raise_signal_exception) for number in numbers if main_thread}
+    try:
+        return run_agent(plan, log_dir, watcher, save_stop)
+    except SignalException as stop:  # before elastic's run() began (connecting to the rendezvous)
+        return RunResult(interrupted_by=signal.Signals(stop.sigval).name, log_dir=plan.log_dir)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    raise SignalException(f"process {os.getpid()} got signal {number}", sigval=signal.Signals(number))
 
 
 def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,

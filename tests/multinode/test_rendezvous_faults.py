@@ -19,13 +19,14 @@ from tests.multinode.netns import Node
 pytestmark = [pytest.mark.multinode, pytest.mark.timeout(60)]
 PORT = 29500
 GRACE = 3  # the launcher's default grace period, --shutdown-timeout
+IN_THE_LAUNCHER = ", agent in the launcher"
 
 
 def _rendezvous_args(kind: str, nodes: list[Node]) -> list[object]:
     """Two nodes of which only one is started: ``kind`` says which, and how they meet."""
-    if kind == "c10d":
+    if kind.startswith("c10d"):
         return ["--nnodes", 2, "--nprocs", 2, "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{nodes[0].address}:{PORT}"]
-    rank = 0 if kind == "static store host" else 1
+    rank = 0 if kind.startswith("static store host") else 1
     return ["--nnodes=2", f"--node-rank={rank}", "--nproc-per-node=2", f"--master-addr={nodes[0].address}",
             f"--master-port={PORT}"]
 
@@ -36,8 +37,10 @@ def _waiting(kind: str, nodes: list[Node], on_node: StartOnNode, tmp_path: Path)
     trace.mkdir()
     (tmp_path / "tmp").mkdir()
     node = nodes[1] if kind == "static client" else nodes[0]
-    process = on_node(node, [*_rendezvous_args(kind, nodes), "env_dump.py", tmp_path / "out"],
-                      env={"LAUNCHER_TRACE_DIR": str(trace), "TMPDIR": str(tmp_path / "tmp")})
+    env = {"LAUNCHER_TRACE_DIR": str(trace), "TMPDIR": str(tmp_path / "tmp")}
+    if kind.endswith(IN_THE_LAUNCHER):
+        env["PET_START_METHOD"] = "spawn"  # no torch-preloaded server: the agent runs in the launcher itself
+    process = on_node(node, [*_rendezvous_args(kind, nodes), "env_dump.py", tmp_path / "out"], env=env)
     deadline = time.monotonic() + 40
     while not any("agent: rendezvous start" in f.read_text() for f in trace.glob("marks-*.tsv")):
         assert process.poll() is None, process.communicate()
@@ -50,7 +53,7 @@ def _listening(node: Node) -> str:
     return subprocess.run(node.argv(["ss", "-Htln"]), capture_output=True, text=True, timeout=30).stdout.strip()
 
 
-@pytest.mark.parametrize("kind", ["static store host", "static client", "c10d"])
+@pytest.mark.parametrize("kind", ["static store host", "static client", "c10d", f"c10d{IN_THE_LAUNCHER}"])
 def test_sigterm_while_waiting_for_the_other_nodes_exits_143_within_the_grace_period(
         kind: str, nodes: list[Node], on_node: StartOnNode, tmp_path: Path) -> None:
     process = _waiting(kind, nodes, on_node, tmp_path)
