@@ -17,10 +17,12 @@ Not ``runtime.threads.BackgroundLoop``: this is one call that may never return, 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+SIGNAL_LATENCY = 0.1  # seconds: the longest a stop signal waits to be handled
 
 
 class _Outcome(Generic[T]):
@@ -45,7 +47,11 @@ def call_interruptibly(call: Callable[[], T], timeout: float, name: str) -> T:
 
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    thread.join(timeout)  # a lock wait: signal handlers run, and their exceptions come out of it
+    deadline = time.monotonic() + timeout
+    # Short waits: a signal the kernel gave another thread (this one is not woken then) is handled here
+    # at the next of them at the latest, and its handler's exception comes out of this loop.
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(min(SIGNAL_LATENCY, max(0.0, deadline - time.monotonic())))
     if thread.is_alive():
         raise TimeoutError(f"{name}: no answer within {timeout:g} s")
     if outcome.error is not None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -43,20 +43,36 @@ def test_a_call_that_does_not_return_in_time_is_a_timeout(released: threading.Ev
         call_interruptibly(released.wait, 0.1, "t")
 
 
+@pytest.mark.timeout(10)  # far shorter than the call's own timeout: the signal must end the wait
 def test_a_signal_handler_interrupts_the_wait_at_once(released: threading.Event) -> None:
     def stop(_number: int, _frame: object) -> None:
         raise Stopped
 
+    main = threading.main_thread().ident
+    assert main is not None
+
     def blocked() -> None:
-        os.kill(os.getpid(), signal.SIGUSR1)  # arrives while the main thread waits
+        while "join" not in _functions_on_stack(main):  # the caller waits for this thread
+            released.wait(0.01)
+        # To this thread, not the waiting one: the kernel may give a process's signal to any thread.
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
         released.wait()
 
     previous = signal.signal(signal.SIGUSR1, stop)
     try:
         with pytest.raises(Stopped):
-            call_interruptibly(blocked, 25, "t")  # far longer than the test's timeout: the signal ends it
+            call_interruptibly(blocked, 60, "t")
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def _functions_on_stack(thread_ident: int) -> set[str]:
+    frame = sys._current_frames().get(thread_ident)
+    names = set()
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
 
 
 def test_join_timeout_and_where_it_comes_from() -> None:
