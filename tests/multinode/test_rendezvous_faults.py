@@ -65,6 +65,28 @@ def test_sigterm_while_waiting_for_the_other_nodes_exits_143_within_the_grace_pe
     assert not os.listdir(tmp_path / "tmp")
 
 
+def test_sigterm_while_waiting_for_the_other_nodes_to_finish_exits_143_within_the_grace_period(
+        nodes: list[Node], on_node: StartOnNode, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    first = on_node(nodes[0], [*_rendezvous_args("static store host", nodes), "node_waits.py", out],
+                    env={"LAUNCHER_TRACE_DIR": str(trace)})
+    second = on_node(nodes[1], [*_rendezvous_args("static client", nodes), "node_waits.py", out])
+    deadline = time.monotonic() + 60
+    while not any("agent: every worker returned" in f.read_text() for f in trace.glob("marks-*.tsv")):
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "the first node's workers never finished"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)  # its agent waits in elastic's exit barrier (a store wait) for the second node
+    _, err = first.communicate(timeout=GRACE + 5)
+    assert first.returncode == 143, err
+    assert "Traceback" not in err, err
+    (out / "release").touch()
+    second.communicate(timeout=60)
+
+
 @pytest.mark.parametrize("kind", ["static store host", "c10d"])
 def test_sigkill_of_the_process_group_while_waiting_leaves_nothing(kind: str, nodes: list[Node],
                                                                      on_node: StartOnNode, tmp_path: Path) -> None:
