@@ -145,7 +145,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
                 f"use --start-method spawn, or at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} processes per node")
     # This node's address as the others reach it (elastic's default, the host's FQDN, may not resolve there).
     local_addr = world.local_addr or (plan.network.local_address if plan.network is not None else None)
-    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, local_addr))  # may connect
+    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, local_addr), connecting=True)
     payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
                             start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
                             env=worker_environment(plan), open_files_limit=plan.limits.open_files_soft)

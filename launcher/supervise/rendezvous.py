@@ -107,8 +107,8 @@ def join_timeout(plan: RendezvousPlan) -> tuple[int, str]:
     return DEFAULT_TIMEOUT, "the default; --rdzv-conf join_timeout=SECONDS sets it"
 
 
-def guarded(plan: RendezvousPlan, step: Callable[[], T]) -> T:
-    """A step of the rendezvous (connecting to its store, a round), interrupted by a stop signal at once,
+def guarded(plan: RendezvousPlan, step: Callable[[], T], connecting: bool = False) -> T:
+    """A step of the rendezvous (``connecting`` to its store, or a round), interrupted by a stop signal at once,
     and its failure, or no answer within the join timeout, as one ``RendezvousFailed`` line."""
     timeout, source = join_timeout(plan)
     where = f"{_endpoint(plan)} (run id {plan.run_id!r}, {plan.min_nodes}-{plan.max_nodes} node(s))" \
@@ -117,8 +117,8 @@ def guarded(plan: RendezvousPlan, step: Callable[[], T]) -> T:
     try:
         return call_interruptibly(step, timeout, "rendezvous")
     except TimeoutError:
-        raise RendezvousFailed(f"rendezvous: the nodes did not meet at {where} within {timeout} s ({source})",
-                               hint) from None
+        what = "no rendezvous store answered" if connecting else "the nodes did not meet"
+        raise RendezvousFailed(f"rendezvous: {what} at {where} within {timeout} s ({source})", hint) from None
     except RendezvousGracefulExitError:
         raise
     except (DistError, RendezvousError) as error:

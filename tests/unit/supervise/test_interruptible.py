@@ -100,6 +100,12 @@ def test_nodes_that_never_meet_fail_after_the_join_timeout(released: threading.E
         guarded(quick, released.wait)
 
 
+def test_a_store_that_does_not_answer_is_named_so(released: threading.Event) -> None:
+    quick = RendezvousPlan("c10d", "10.1.2.3", 29400, "", "none", 2, 2, 0, {"join_timeout": "0"})
+    with pytest.raises(RendezvousFailed, match=r"no rendezvous store answered at 10\.1\.2\.3:29400 .* within 0 s"):
+        guarded(quick, released.wait, connecting=True)
+
+
 def test_elastic_graceful_exit_is_left_to_elastic() -> None:
     def graceful() -> None:
         raise RendezvousGracefulExitError("done")
