@@ -91,7 +91,10 @@ def test_sigterm_while_waiting_for_the_other_nodes_to_finish_exits_143_within_th
 def test_sigkill_of_the_process_group_while_waiting_leaves_nothing(kind: str, nodes: list[Node],
                                                                      on_node: StartOnNode, tmp_path: Path) -> None:
     process = _waiting(kind, nodes, on_node, tmp_path)
-    assert f":{PORT}" in _listening(nodes[0])  # the store the node serves
+    deadline = time.monotonic() + 20
+    while f":{PORT}" not in _listening(nodes[0]):  # the store the node serves (bound in the rendezvous round)
+        assert time.monotonic() < deadline, "the node never served the rendezvous store"
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # as a CI runner or a scheduler stops a job
     process.communicate(timeout=30)
     deadline = time.monotonic() + 20
