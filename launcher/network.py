@@ -22,6 +22,7 @@ class Route:
     local_address: str  # this host's address that reaches it (or --local-addr)
     interface: str | None  # the interface that holds that address; None: not found
     peer_is_local: bool  # the rendezvous host is this machine (one of its addresses, or loopback)
+    peer_named_local: bool = False  # elastic sees it so too: loopback, this host's name, or what that resolves to
 
 
 def _resolve(host: str) -> list[str]:
@@ -71,4 +72,15 @@ def route_to(host: str, local_addr: str | None = None) -> Route | None:
     if source is None:
         return None
     is_local = any(ipaddress.ip_address(p).is_loopback or p in interfaces for p in peers)
-    return Route(host, source, interfaces.get(source), is_local)
+    return Route(host, source, interfaces.get(source), is_local, _named_local(host, peers))
+
+
+def _named_local(host: str, peers: list[str]) -> bool:
+    """Whether elastic's c10d backend finds by itself that ``host`` is this machine (its host-name check)."""
+    import ipaddress
+    import socket
+
+    if host == "localhost" or any(ipaddress.ip_address(p).is_loopback for p in peers):
+        return True
+    name = socket.gethostname()
+    return host == name or any(p in peers for p in _resolve(name))

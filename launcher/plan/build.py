@@ -203,12 +203,14 @@ def plan_network(config: JobConfig, rendezvous: RendezvousPlan, facts: HostFacts
 
 
 def _host_decided(rendezvous: RendezvousPlan, facts: HostFacts) -> RendezvousPlan:
-    """c10d: this node hosts the store when the endpoint is one of its own addresses (elastic compares host
-    names only, which nodes sharing a name, or a name that resolves elsewhere, get wrong); ``is_host`` wins."""
+    """c10d: this node hosts the store when the endpoint is one of its own addresses that elastic does not
+    recognise (it compares host names, which nodes sharing a name, or a name that resolves elsewhere, get
+    wrong); ``is_host`` given wins. Where elastic recognises it, elastic decides: it then falls back to a
+    client when another launcher on this host serves the store already (several nodes on one machine)."""
     if rendezvous.backend != "c10d" or "is_host" in rendezvous.conf or facts.route is None:
         return rendezvous
-    if not facts.route.peer_is_local:
-        return rendezvous  # elastic's own check by host name still applies
+    if not facts.route.peer_is_local or facts.route.peer_named_local:
+        return rendezvous
     return dataclasses.replace(rendezvous, conf={**rendezvous.conf, "is_host": "true"})
 
 

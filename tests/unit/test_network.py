@@ -13,6 +13,7 @@ def test_loopback_is_reached_from_loopback_and_is_this_host() -> None:
     route = route_to("127.0.0.1")
     assert route is not None
     assert (route.local_address, route.interface, route.peer_is_local) == ("127.0.0.1", "lo", True)
+    assert route.peer_named_local  # elastic sees loopback as this host too, and decides who serves the store
 
 
 def test_the_local_address_asked_for_wins() -> None:

@@ -144,6 +144,10 @@ def test_the_node_whose_address_is_the_endpoint_hosts_the_store():
     said = _plan(dataclasses.replace(C10D_TWO_NODES, rdzv_conf={"is_host": "0"}),
                  facts=dataclasses.replace(FACTS, route=route))
     assert said.rendezvous.conf["is_host"] == "0"  # the user's word wins
+    loopback = Route("127.0.0.1", "127.0.0.1", "lo", peer_is_local=True, peer_named_local=True)
+    own = _plan(dataclasses.replace(C10D_TWO_NODES, rdzv_endpoint="127.0.0.1:29400"),
+                facts=dataclasses.replace(FACTS, route=loopback))
+    assert "is_host" not in own.rendezvous.conf  # elastic sees it: it serves, or joins a store served already
 
 
 def test_one_node_has_no_network_plan_and_no_route_is_asked():
