@@ -65,6 +65,10 @@ class SchedulerError(LauncherError):
     """The scheduler cannot take the job: sbatch is missing, unreachable, or refused it (nothing was submitted)."""
 
 
+class RendezvousFailed(LauncherError):
+    """The nodes did not meet: nothing answered at the endpoint, or the others did not come, within the timeout."""
+
+
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
 

@@ -27,6 +27,7 @@ from launcher.plan.model import (
     AgentPlacement,
     HangPlan,
     LaunchPlan,
+    NetworkPlan,
     OutputPlan,
     RankPlan,
     RendezvousPlan,
@@ -118,11 +119,24 @@ def _rendezvous_conf(conf: dict[str, str]) -> dict[str, str]:
     return conf
 
 
+def choose_run_id(rdzv_id: str, max_nodes: int, facts: HostFacts) -> str:
+    """The rendezvous id: the one asked for; else, on several nodes, one that every node of the job finds by
+    itself (SLURM's job id, or torchrun's literal ``none``, so that torchrun nodes can join); else a fresh one.
+
+    Elastic keys the rendezvous's store by this id: nodes that made up ids of their own never meet.
+    """
+    if rdzv_id != "none":
+        return rdzv_id
+    if max_nodes > 1:
+        return facts.environ.get("SLURM_JOB_ID") or "none"
+    return facts.run_id
+
+
 def plan_rendezvous(config: JobConfig, facts: HostFacts, listen_all: bool = False) -> RendezvousPlan:
     """``listen_all``: a static store that other hosts reach (node 0 of a multi-host job under a scheduler)."""
     world = config.world
     lo, hi = parse_nnodes(world.nnodes)
-    run_id = world.rdzv_id if world.rdzv_id != "none" else facts.run_id
+    run_id = choose_run_id(world.rdzv_id, 1 if world.standalone else hi, facts)
     conf = _rendezvous_conf(dict(world.rdzv_conf))
     if world.standalone:
         if hi > 1:
@@ -144,6 +158,63 @@ def plan_rendezvous(config: JobConfig, facts: HostFacts, listen_all: bool = Fals
                           "add --rdzv-endpoint HOST:PORT")
     host, port = _endpoint(world.rdzv_endpoint, "world.rdzv_endpoint")
     return RendezvousPlan(world.rdzv_backend, host, port, CHOSEN_AT_LAUNCH, run_id, lo, hi, world.node_rank, conf)
+
+
+SOCKET_INTERFACE_VARIABLES = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
+
+
+def rendezvous_host(config: JobConfig) -> str | None:
+    """The host every node of a multi-node job reaches (master or endpoint): None for a single-node job.
+
+    Read before the plan, so that the host facts can say how this node reaches it (``HostFacts.route``).
+    """
+    world = config.world
+    try:
+        _, hi = parse_nnodes(world.nnodes)
+    except ConfigError:
+        return None  # the plan says what is wrong
+    if hi <= 1 or world.standalone:
+        return None
+    if world.rdzv_backend == "static":
+        return world.master_addr
+    try:
+        return _endpoint(world.rdzv_endpoint, "world.rdzv_endpoint")[0] if world.rdzv_endpoint else None
+    except ConfigError:
+        return None
+
+
+def plan_network(config: JobConfig, rendezvous: RendezvousPlan, facts: HostFacts) -> NetworkPlan | None:
+    """Several nodes: gloo's and NCCL's interface, the one whose address reaches the rendezvous host."""
+    route = facts.route
+    if rendezvous.max_nodes <= 1 or route is None:
+        return None
+    if config.world.local_addr:
+        how = f"--local-addr {config.world.local_addr}"
+    elif route.peer_is_local:
+        how = f"the address of the rendezvous host {route.peer}, this node"
+    else:
+        how = f"the address that reaches the rendezvous host {route.peer}"
+    if route.interface is None:
+        return NetworkPlan(route.local_address, None, {},
+                           f"no interface holds {route.local_address} ({how}): gloo and NCCL choose their own")
+    user_set = [name for name in SOCKET_INTERFACE_VARIABLES if name in config.env or name in facts.environ]
+    variables = {name: route.interface for name in SOCKET_INTERFACE_VARIABLES if name not in user_set}
+    reason = f"{route.interface} holds {route.local_address}, {how}"
+    if user_set:
+        reason += f"; {', '.join(user_set)} kept as the user set it"
+    return NetworkPlan(route.local_address, route.interface, variables, reason)
+
+
+def _host_decided(rendezvous: RendezvousPlan, facts: HostFacts) -> RendezvousPlan:
+    """c10d: this node hosts the store when the endpoint is one of its own addresses that elastic does not
+    recognise (it compares host names, which nodes sharing a name, or a name that resolves elsewhere, get
+    wrong); ``is_host`` given wins. Where elastic recognises it, elastic decides: it then falls back to a
+    client when another launcher on this host serves the store already (several nodes on one machine)."""
+    if rendezvous.backend != "c10d" or "is_host" in rendezvous.conf or facts.route is None:
+        return rendezvous
+    if not facts.route.peer_is_local or facts.route.peer_named_local:
+        return rendezvous
+    return dataclasses.replace(rendezvous, conf={**rendezvous.conf, "is_host": "true"})
 
 
 def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts,
@@ -296,14 +367,16 @@ def build_plan(
                           "pass script options in args, or use a module:function entrypoint")
     # Under SLURM, node 0's store serves the other nodes, to whom its name may resolve differently than to itself.
     listen_all = slurm is not None and slurm.mode in ("per-node", "per-task") and slurm.job.nnodes > 1
-    rendezvous = plan_rendezvous(config, facts, listen_all)
+    rendezvous = _host_decided(plan_rendezvous(config, facts, listen_all), facts)
+    network = plan_network(config, rendezvous, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts, slurm)
     output = plan_output(config, nprocs, facts.environ)
     stop = plan_stop(config, facts.platform)
     log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None
     # One task per rank: SLURM's local and group values replace those of elastic's one-process "node".
-    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env, **rank_env}
+    worker_env = {**libuv_env(facts.platform, torch_version, config.env),
+                  **(network.variables if network is not None else {}), **config.env, **rank_env}
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
@@ -346,6 +419,8 @@ def build_plan(
         notes.append(f"the store listens on every interface of node 0 (the others connect to {rendezvous.master_addr})")
     elif rendezvous.backend == "static":
         notes.append(f"the store listens on {rendezvous.master_addr} only")
+    if rendezvous.conf.get("is_host") == "true" and "is_host" not in config.world.rdzv_conf:
+        notes.append(f"this node hosts the rendezvous store: {rendezvous.host} is one of its addresses")
     torch_text = torch_note()
     if torch_text is not None:
         notes.append(torch_text)
@@ -371,6 +446,7 @@ def build_plan(
         cluster=cluster,
         limits=limits,
         slurm=slurm,
+        network=network,
     )
 
 

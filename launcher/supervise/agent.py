@@ -14,6 +14,9 @@ Subclassed, not copied. What changes:
   (``descendants.Strays``: a daemon a rank started);
 - when the reader of the console goes away (``| head``: the router saw EPIPE), the job is stopped as
   after a failure, and never restarted for it: ``ConsoleClosed`` ends elastic's run, which stops the workers;
+- the rendezvous (waiting for the other nodes) runs in a thread that a stop signal does not wait for,
+  and fails as one line after the join timeout (``rendezvous.guarded``); so does the exit barrier
+  (waiting for the other nodes' workers to finish);
 - save and stop: a request the agent's process received is set in the store of every rendezvous round
   (``save_stop.py``);
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
@@ -42,17 +45,20 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher import trace
 from launcher.compat import elastic, mp
-from launcher.plan.model import HangPlan, OutputPlan
+from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import came_out_of_a_collective, process_failure
+from launcher.supervise.interruptible import call_interruptibly
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
+from launcher.supervise.rendezvous import guarded
 from launcher.supervise.save_stop import SaveAndStop
 from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack
 
 RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
 STACKS_LIMIT = 3.0  # seconds: the longest wait for every rank's stacks
+EXIT_BARRIER_MARGIN = 5.0  # seconds beyond elastic's own timeout of the exit barrier: it gives up first
 
 
 class WorkerWatcher(Protocol):
@@ -110,10 +116,11 @@ class LauncherAgent(LocalElasticAgent):
                  output: OutputPlan | None,
                  on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
                  strays: Strays | None = None, save_stop: SaveAndStop | None = None,
-                 **kwargs: Any) -> None:
+                 rendezvous: RendezvousPlan | None = None, **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._own_monitoring = own_monitoring
         self._grace_period = grace_period
+        self._rendezvous_plan = rendezvous
         self._wait_interval = wait_interval
         self._logs = logs
         self._router = router
@@ -148,8 +155,19 @@ class LauncherAgent(LocalElasticAgent):
         # which it can bind only once the old server stopped (see launcher.supervise.rendezvous).
         worker_group.store = None
         self._store = None
-        super()._rendezvous(worker_group)
+        meet = super()._rendezvous
+        if self._rendezvous_plan is None:
+            meet(worker_group)
+        else:  # waits for the other nodes: a stop signal must not wait with it
+            guarded(self._rendezvous_plan, lambda: meet(worker_group))
         trace.mark("agent: rendezvous end")
+
+    def _exit_barrier(self) -> None:
+        # Elastic waits here, in torch's C++, up to 300 s for the other nodes' workers to finish: a stop
+        # signal must not wait with it (rendezvous.guarded's reason). Elastic only logs a barrier that fails.
+        with contextlib.suppress(TimeoutError):
+            call_interruptibly(super()._exit_barrier, self._exit_barrier_timeout + EXIT_BARRIER_MARGIN,
+                               "exit barrier")
 
     def _start_workers(self, worker_group: WorkerGroup) -> dict[int, Any]:
         trace.mark("agent: start workers start")
