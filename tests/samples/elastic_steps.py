@@ -1,17 +1,16 @@
 """Training whose result does not depend on the number of ranks, for jobs that lose a node and re-form.
 
-``main(ctx, steps, hold_at, marker)``: a float64 vector trained by SGD with momentum towards a target
+``main(ctx, steps, holds, marker)``: a float64 vector trained by SGD with momentum towards a target
 that depends on the step alone (``target``). Every rank computes the same gradient, so DDP's average
 is that gradient whatever the world size, and the final parameters are ``expected(steps)`` up to
 rounding, on any number of ranks, resumed or not (the momentum buffer must come back from the
 checkpoint for that). A synchronous checkpoint every step.
 
-In the first attempt, once the checkpoint of step ``hold_at`` is complete in a world of
-``hold_world`` ranks, rank 0 writes ``marker`` (atomically) and the job holds there until a node is
-lost and the job re-forms. ``hold_in="recv"``: the last rank waits for ever and every other rank
-waits to receive from it (gloo fails their receive when the last rank's process is gone);
-``hold_in="sleep"``: every rank waits for ever outside torch, so only the launcher can tell that a
-node left (the rendezvous's keep-alive). Each attempt prints its world size and
+In the first attempt (restarts counted: a re-form to admit a node is none), in a world of N ranks
+with ``holds[N] = S``, once the checkpoint of step S is complete, rank 0 writes ``<marker>-<N>``
+(atomically) and the job holds there until the rendezvous changes (a node lost, or one waiting to
+join) and the job re-forms. Every rank then waits outside torch: only the launcher can tell that
+a node left (the rendezvous's keep-alive) or that one waits to join. Each attempt prints its world size and
 the step it starts at; rank 0 ends with the final parameters (``final [...]``, Python reprs).
 """
 
@@ -20,7 +19,6 @@ import os
 import threading
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -51,21 +49,17 @@ class Vector(nn.Module):
         return 0.5 * ((self.weights - goal) ** 2).sum()
 
 
-def hold(ctx, marker: str, hold_in: str) -> None:  # type: ignore[no-untyped-def]
-    """Say where the job is, then wait until a node is lost."""
+def hold(ctx, marker: str) -> None:  # type: ignore[no-untyped-def]
+    """Say where the job is, then wait until the job re-forms."""
     if ctx.rank == 0:
-        with open(marker + ".tmp", "w") as handle:
+        path = f"{marker}-{ctx.world_size}"
+        with open(path + ".tmp", "w") as handle:
             handle.write(f"{ctx.world_size}\n")
-        os.replace(marker + ".tmp", marker)
-    last = ctx.world_size - 1
-    if ctx.rank == last or hold_in == "sleep":
-        threading.Event().wait()
-    dist.recv(torch.zeros(1), src=last)
-    raise RuntimeError("the last rank sent something: it never should")
+        os.replace(path + ".tmp", path)
+    threading.Event().wait()
 
 
-def main(ctx, steps: int, hold_at: int, hold_world: int, marker: str,  # type: ignore[no-untyped-def]
-         hold_in: str = "recv") -> None:
+def main(ctx, steps: int, holds: dict[int, int], marker: str) -> None:  # type: ignore[no-untyped-def]
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     model = DistributedDataParallel(Vector())
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -79,7 +73,7 @@ def main(ctx, steps: int, hold_at: int, hold_world: int, marker: str,  # type: i
         model(torch.tensor(target(step), dtype=torch.float64)).backward()
         optimizer.step()
         ckpt.maybe_save(step, model=model, optimizer=optimizer)
-        if attempt == 0 and step == hold_at and ctx.world_size == hold_world:
-            hold(ctx, marker, hold_in)
+        if attempt == 0 and holds.get(ctx.world_size) == step:
+            hold(ctx, marker)
     if ctx.rank == 0:
         print(f"final {[float(w) for w in model.module.weights.detach()]}", flush=True)
