@@ -130,7 +130,7 @@ class LauncherAgent(LocalElasticAgent):
         self._output = output
         self._on_restart = on_restart
         self._on_reform = on_reform  # told the new round's nodes, those that left and those that joined
-        self._round: Round | None = None  # the nodes of the current rendezvous round (several nodes only)
+        self._round: Round | None = None  # the nodes of the current round of a dynamic (c10d) rendezvous
         self.lost_nodes: tuple[LostNode, ...] = ()  # nodes that left the current attempt's round
         self._strays = strays  # stopped after every attempt: what its ranks left running
         self._save_stop = save_stop
