@@ -46,7 +46,7 @@ def launch(
     from launcher.clusters import detect
     from launcher.config.validate import check_job
     from launcher.hostinfo import host_facts
-    from launcher.plan.build import build_plan
+    from launcher.plan.build import build_plan, rendezvous_host
     from launcher.supervise.run import run_plan
 
     config = config or JobConfig()
@@ -58,7 +58,8 @@ def launch(
         world = dataclasses.replace(world, start_method=forced_method)
     config = dataclasses.replace(config, world=world, kwargs=dict(kwargs or {}))
     check_job(config)
-    plan = build_plan(config, target, tuple(args), detect(os.environ), host_facts(os.environ))
+    facts = host_facts(os.environ, rendezvous_host(config), config.world.local_addr)
+    plan = build_plan(config, target, tuple(args), detect(os.environ), facts)
     result = run_plan(plan)
     if not result.ok:
         raise JobFailed(result)

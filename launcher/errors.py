@@ -61,6 +61,10 @@ class PreflightError(LauncherError):
     """A preflight check failed: the job would break if started."""
 
 
+class RendezvousFailed(LauncherError):
+    """The nodes did not meet: nothing answered at the endpoint, or the others did not come, within the timeout."""
+
+
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
 

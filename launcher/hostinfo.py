@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher.network import Route, route_to
 from launcher.platforms import current_platform
 from launcher.rlimits import HostLimits, host_limits
 
@@ -34,10 +35,12 @@ class HostFacts:
     run_id: str  # a fresh id, used when the job does not name one
     cwd: str
     limits: HostLimits = field(default_factory=HostLimits)  # open files, processes: unknown unless read
+    route: Route | None = None  # how this host reaches the rendezvous host (several nodes); None: not asked, or none
 
 
-def host_facts(environ: Mapping[str, str]) -> HostFacts:
-    """This machine's facts, read now."""
+def host_facts(environ: Mapping[str, str], rendezvous_host: str | None = None,
+               local_addr: str | None = None) -> HostFacts:
+    """This machine's facts, read now; with ``rendezvous_host``, how it reaches that host (``--local-addr``)."""
     return HostFacts(
         usable_cpus=usable_cpus(),
         installed_gpus=installed_gpu_count(),
@@ -47,6 +50,7 @@ def host_facts(environ: Mapping[str, str]) -> HostFacts:
         run_id=uuid.uuid4().hex[:12],
         cwd=os.getcwd(),
         limits=host_limits(),
+        route=route_to(rendezvous_host, local_addr) if rendezvous_host else None,
     )
 
 

@@ -71,13 +71,13 @@ def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFl
     from launcher.clusters import detect  # imported after the server started: its start overlaps them
     from launcher.config.job import load_job
     from launcher.hostinfo import host_facts
-    from launcher.plan.build import build_plan
+    from launcher.plan.build import build_plan, rendezvous_host
     from launcher.preflight.checks import run_static_checks, static_inputs, validate_skip
 
     job = load_job(flags.job)
     for warning in job.warnings:
         print(f"launcher: warning: {warning}", file=sys.stderr)
-    facts = host_facts(os.environ)
+    facts = host_facts(os.environ, rendezvous_host(job.config), job.config.world.local_addr)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
     findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks)))
     trace.mark("launcher: prepare end")

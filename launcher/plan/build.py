@@ -12,6 +12,7 @@ argument so a test can fake them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from launcher.plan.model import (
     AgentPlacement,
     HangPlan,
     LaunchPlan,
+    NetworkPlan,
     OutputPlan,
     RankPlan,
     RendezvousPlan,
@@ -115,10 +117,23 @@ def _rendezvous_conf(conf: dict[str, str]) -> dict[str, str]:
     return conf
 
 
+def choose_run_id(rdzv_id: str, max_nodes: int, facts: HostFacts) -> str:
+    """The rendezvous id: the one asked for; else, on several nodes, one that every node of the job finds by
+    itself (SLURM's job id, or torchrun's literal ``none``, so that torchrun nodes can join); else a fresh one.
+
+    Elastic keys the rendezvous's store by this id: nodes that made up ids of their own never meet.
+    """
+    if rdzv_id != "none":
+        return rdzv_id
+    if max_nodes > 1:
+        return facts.environ.get("SLURM_JOB_ID") or "none"
+    return facts.run_id
+
+
 def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
     world = config.world
     lo, hi = parse_nnodes(world.nnodes)
-    run_id = world.rdzv_id if world.rdzv_id != "none" else facts.run_id
+    run_id = choose_run_id(world.rdzv_id, 1 if world.standalone else hi, facts)
     conf = _rendezvous_conf(dict(world.rdzv_conf))
     if world.standalone:
         if hi > 1:
@@ -140,6 +155,61 @@ def plan_rendezvous(config: JobConfig, facts: HostFacts) -> RendezvousPlan:
                           "add --rdzv-endpoint HOST:PORT")
     host, port = _endpoint(world.rdzv_endpoint, "world.rdzv_endpoint")
     return RendezvousPlan(world.rdzv_backend, host, port, CHOSEN_AT_LAUNCH, run_id, lo, hi, world.node_rank, conf)
+
+
+SOCKET_INTERFACE_VARIABLES = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
+
+
+def rendezvous_host(config: JobConfig) -> str | None:
+    """The host every node of a multi-node job reaches (master or endpoint): None for a single-node job.
+
+    Read before the plan, so that the host facts can say how this node reaches it (``HostFacts.route``).
+    """
+    world = config.world
+    try:
+        _, hi = parse_nnodes(world.nnodes)
+    except ConfigError:
+        return None  # the plan says what is wrong
+    if hi <= 1 or world.standalone:
+        return None
+    if world.rdzv_backend == "static":
+        return world.master_addr
+    try:
+        return _endpoint(world.rdzv_endpoint, "world.rdzv_endpoint")[0] if world.rdzv_endpoint else None
+    except ConfigError:
+        return None
+
+
+def plan_network(config: JobConfig, rendezvous: RendezvousPlan, facts: HostFacts) -> NetworkPlan | None:
+    """Several nodes: gloo's and NCCL's interface, the one whose address reaches the rendezvous host."""
+    route = facts.route
+    if rendezvous.max_nodes <= 1 or route is None:
+        return None
+    if config.world.local_addr:
+        how = f"--local-addr {config.world.local_addr}"
+    elif route.peer_is_local:
+        how = f"the address of the rendezvous host {route.peer}, this node"
+    else:
+        how = f"the address that reaches the rendezvous host {route.peer}"
+    if route.interface is None:
+        return NetworkPlan(route.local_address, None, {},
+                           f"no interface holds {route.local_address} ({how}): gloo and NCCL choose their own")
+    user_set = [name for name in SOCKET_INTERFACE_VARIABLES if name in config.env or name in facts.environ]
+    variables = {name: route.interface for name in SOCKET_INTERFACE_VARIABLES if name not in user_set}
+    reason = f"{route.interface} holds {route.local_address}, {how}"
+    if user_set:
+        reason += f"; {', '.join(user_set)} kept as the user set it"
+    return NetworkPlan(route.local_address, route.interface, variables, reason)
+
+
+def _host_decided(rendezvous: RendezvousPlan, facts: HostFacts) -> RendezvousPlan:
+    """c10d: this node hosts the store when the endpoint is one of its own addresses (elastic compares host
+    names only, which nodes sharing a name, or a name that resolves elsewhere, get wrong); ``is_host`` wins."""
+    if rendezvous.backend != "c10d" or "is_host" in rendezvous.conf or facts.route is None:
+        return rendezvous
+    if not facts.route.peer_is_local:
+        return rendezvous  # elastic's own check by host name still applies
+    return dataclasses.replace(rendezvous, conf={**rendezvous.conf, "is_host": "true"})
 
 
 def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts) -> tuple[str, str]:
@@ -275,13 +345,15 @@ def build_plan(
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
         raise ConfigError("kwargs: only a function entrypoint (module:function) takes keyword arguments",
                           "pass script options in args, or use a module:function entrypoint")
-    rendezvous = plan_rendezvous(config, facts)
+    rendezvous = _host_decided(plan_rendezvous(config, facts), facts)
+    network = plan_network(config, rendezvous, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts)
     output = plan_output(config, nprocs, facts.environ)
     stop = plan_stop(config, facts.platform)
     log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None
-    worker_env = {**libuv_env(facts.platform, torch_version, config.env), **config.env}
+    worker_env = {**libuv_env(facts.platform, torch_version, config.env),
+                  **(network.variables if network is not None else {}), **config.env}
     single_node = rendezvous.max_nodes == 1 or rendezvous.backend == "static"
     ranks = []
     for local_rank in range(nprocs):
@@ -316,6 +388,8 @@ def build_plan(
         notes.append(f"checkpoint.stop_signal: {config.checkpoint.stop_signal} does not exist here: no save and stop")
     if rendezvous.backend == "static":
         notes.append(f"the store listens on {rendezvous.master_addr} only")
+    if rendezvous.conf.get("is_host") == "true" and "is_host" not in config.world.rdzv_conf:
+        notes.append(f"this node hosts the rendezvous store: {rendezvous.host} is one of its addresses")
     torch_text = torch_note()
     if torch_text is not None:
         notes.append(torch_text)
@@ -340,6 +414,7 @@ def build_plan(
         notes=tuple(notes),
         cluster=cluster,
         limits=limits,
+        network=network,
     )
 
 

@@ -47,6 +47,16 @@ class RendezvousPlan:
         return f"{self.host}:{self.port if self.port is not None else CHOSEN_AT_LAUNCH}"
 
 
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The interface the workers' gloo and NCCL use across nodes, and why."""
+
+    local_address: str  # this node's address that reaches the rendezvous host: the others reach it there
+    interface: str | None  # the interface holding it; None: not found
+    variables: Mapping[str, str]  # set in every worker's environment (GLOO_SOCKET_IFNAME...): what the user did not set
+    reason: str
+
+
 RUN_FOLDER_TIME = "%Y%m%d-%H%M%S"
 _UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -157,3 +167,4 @@ class LaunchPlan:
     notes: tuple[str, ...]
     cluster: Cluster
     limits: LimitsPlan
+    network: NetworkPlan | None = None  # several nodes: the interface their traffic takes

@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 
-from launcher.plan.model import LaunchPlan, run_folder_name
+from launcher.plan.model import CHOSEN_AT_LAUNCH, LaunchPlan, run_folder_name
 from launcher.targets import FunctionTarget, ModuleTarget, ScriptTarget
 
 
@@ -53,13 +53,14 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  target        {worker_command(plan)}",
         f"  cluster       {plan.cluster.kind} ({plan.cluster.description})",
         f"  nodes         {nodes}"
-        f" (this node: {rdzv.node_rank}), {plan.nprocs} process(es) per node",
+        f" (this node: {_node_rank(plan)}), {plan.nprocs} process(es) per node",
         f"  backend       {plan.backend} ({plan.backend_reason})",
         f"  start method  {plan.start.method}{' + torch preloaded' if plan.start.preload_torch else ''}"
         f" ({plan.start.reason})",
         f"  agent         {'in a child of the server' if plan.agent.in_server else 'in the launcher process'}"
         f" ({plan.agent.reason})",
         f"  rendezvous    {rdzv.backend} at {rdzv.endpoint}, run id {rdzv.run_id}",
+        *([f"  network       {_network(plan)}"] if plan.network is not None else []),
         f"  restarts      {plan.config.world.max_restarts}",
         f"  stop          {','.join(plan.stop.signals)} forwarded; {plan.stop.grace_period:g} s grace, then SIGKILL",
         f"  save and stop {_save_and_stop(plan)}",
@@ -75,6 +76,18 @@ def render_plan(plan: LaunchPlan) -> str:
         lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
         lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
     return "\n".join(lines)
+
+
+def _node_rank(plan: LaunchPlan) -> str:
+    rdzv = plan.rendezvous
+    return str(rdzv.node_rank) if rdzv.backend == "static" or rdzv.max_nodes == 1 else CHOSEN_AT_LAUNCH
+
+
+def _network(plan: LaunchPlan) -> str:
+    network = plan.network
+    assert network is not None  # shown only then
+    chosen = ", ".join(f"{name}={value}" for name, value in sorted(network.variables.items()))
+    return f"{chosen or 'interface left to gloo and NCCL'} ({network.reason})"
 
 
 def _limits(plan: LaunchPlan) -> str:

@@ -14,6 +14,8 @@ Subclassed, not copied. What changes:
   (``descendants.Strays``: a daemon a rank started);
 - when the reader of the console goes away (``| head``: the router saw EPIPE), the job is stopped as
   after a failure, and never restarted for it: ``ConsoleClosed`` ends elastic's run, which stops the workers;
+- the rendezvous (waiting for the other nodes) runs in a thread that a stop signal does not wait for,
+  and fails as one line after the join timeout (``rendezvous.guarded``);
 - save and stop: a request the agent's process received is set in the store of every rendezvous round
   (``save_stop.py``);
 - several nodes (an elastic rendezvous): each round's nodes and their ranks are known (``membership.py``);
@@ -46,7 +48,7 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher import trace
 from launcher.compat import elastic, mp
-from launcher.plan.model import HangPlan, OutputPlan
+from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.result import LostNode
 from launcher.supervise.descendants import Strays
@@ -54,6 +56,7 @@ from launcher.supervise.failures import came_out_of_a_collective, process_failur
 from launcher.supervise.membership import Round, gone, joined, round_of
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
+from launcher.supervise.rendezvous import guarded
 from launcher.supervise.save_stop import SaveAndStop
 from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack
 
@@ -118,10 +121,11 @@ class LauncherAgent(LocalElasticAgent):
                  on_reform: Callable[[Round, tuple[LostNode, ...], tuple[str, ...]], None] | None = None,
                  own_monitoring: bool = True,
                  strays: Strays | None = None, save_stop: SaveAndStop | None = None,
-                 **kwargs: Any) -> None:
+                 rendezvous: RendezvousPlan | None = None, **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
         self._own_monitoring = own_monitoring
         self._grace_period = grace_period
+        self._rendezvous_plan = rendezvous
         self._wait_interval = wait_interval
         self._logs = logs
         self._router = router
@@ -159,10 +163,13 @@ class LauncherAgent(LocalElasticAgent):
         # which it can bind only once the old server stopped (see launcher.supervise.rendezvous).
         worker_group.store = None
         self._store = None
-        handler = worker_group.spec.rdzv_handler
-        elastic.renew_worker_store(handler)
+        elastic.renew_worker_store(worker_group.spec.rdzv_handler)
         before = self._round
-        super()._rendezvous(worker_group)
+        meet = super()._rendezvous
+        if self._rendezvous_plan is None:
+            meet(worker_group)
+        else:  # waits for the other nodes: a stop signal must not wait with it
+            guarded(self._rendezvous_plan, lambda: meet(worker_group))
         self._round = self._read_round(worker_group)
         if before is not None and self._round is not None and self._on_reform is not None:
             self._on_reform(self._round, gone(before, self._round.nodes), joined(before, self._round))

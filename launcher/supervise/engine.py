@@ -19,7 +19,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from launcher import trace
@@ -79,6 +81,31 @@ def process_environment(overrides: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def run_agent_here(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher, save_stop: SaveAndStop) -> RunResult:
+    """``run_agent`` in the launcher's own process (no server to host it): a stop signal that comes before
+    elastic's handlers are in place (the workers start) ends the run as theirs would, rather than the
+    default action killing the launcher in the middle of its rendezvous, with nothing said and nothing
+    cleaned up."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    numbers = [int(getattr(signal, name)) for name in plan.stop.signals if hasattr(signal, name)]
+    previous = {number: signal.signal(number, _raise_signal_exception) for number in numbers if main_thread}
+    try:
+        return run_agent(plan, log_dir, watcher, save_stop)
+    except SignalException as stop:  # before elastic's run() began (connecting to the rendezvous)
+        return RunResult(interrupted_by=signal.Signals(stop.sigval).name, log_dir=plan.log_dir)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_signal_exception(number: int, _frame: FrameType | None) -> None:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    raise SignalException(f"process {os.getpid()} got signal {number}", sigval=signal.Signals(number))
+
+
 def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,
               save_stop: SaveAndStop | None = None) -> RunResult:
     """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts; ``save_stop`` is the
@@ -103,7 +130,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     from launcher.bootstrap import run_worker
     from launcher.compat import elastic
     from launcher.supervise.agent import ConsoleClosed, LauncherAgent, RunLogsSpecs
-    from launcher.supervise.rendezvous import handler_for
+    from launcher.supervise.rendezvous import guarded, handler_for
 
     quiet_engine_logs(os.environ)
     world = plan.config.world
@@ -117,7 +144,9 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
                 f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
                 f"per rank, and the forkserver passes at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} ranks' worth",
                 f"use --start-method spawn, or at most {FORKSERVER_RANKS_WITH_ELASTIC_QUEUES} processes per node")
-    handler = handler_for(plan.rendezvous, world.local_addr)
+    # This node's address as the others reach it (elastic's default, the host's FQDN, may not resolve there).
+    local_addr = world.local_addr or (plan.network.local_address if plan.network is not None else None)
+    handler = guarded(plan.rendezvous, lambda: handler_for(plan.rendezvous, local_addr))  # may connect
     payload = WorkerPayload(target=plan.target, args=plan.target_args, config=plan.config, backend=plan.backend,
                             start_method=plan.start.method, kwargs=dict(plan.config.kwargs),
                             env=worker_environment(plan), open_files_limit=plan.limits.open_files_soft)
@@ -129,7 +158,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         rdzv_handler=handler,
         max_restarts=world.max_restarts,
         monitor_interval=world.monitor_interval if missing else 1e-6,  # ours waits on exits: see LauncherAgent
-        local_addr=world.local_addr,
+        local_addr=local_addr,
     )
     logs = RunLogsSpecs(log_dir, router)
     strays = _strays(plan)
@@ -148,6 +177,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
         save_stop=save_stop,
+        rendezvous=plan.rendezvous,
     )
     interrupted = closed = stopped = None
     try:
@@ -161,9 +191,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     except ConsoleClosed as stop:  # the workers were stopped on the way out of elastic's run()
         closed, outcome = stop.stream, stop.outcome
     finally:
-        if interrupted is None or plan.rendezvous.backend == "static":
-            # Not after a stop signal (the launcher gone included): elastic's dynamic handlers would close the
-            # rendezvous for every node, and the others could not re-form without this one (torchrun's rule).
+        if interrupted is None:  # as torchrun: a node stopped by a signal leaves the rendezvous open to the others
             handler.shutdown()
         if strays is not None:
             strays.close()

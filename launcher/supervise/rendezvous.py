@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
+from typing import TypeVar
 
-from torch.distributed import TCPStore  # type: ignore[attr-defined]
+from torch.distributed import DistError, TCPStore  # type: ignore[attr-defined]
 from torch.distributed.elastic.rendezvous import (
+    RendezvousError,
+    RendezvousGracefulExitError,
     RendezvousHandler,
     RendezvousInfo,
     RendezvousParameters,
@@ -29,11 +33,14 @@ from torch.distributed.elastic.rendezvous import (
 from torch.distributed.elastic.rendezvous.static_tcp_rendezvous import StaticTCPRendezvous
 from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
 
-from launcher.errors import PreflightError
+from launcher.errors import PreflightError, RendezvousFailed
 from launcher.hints import FIX_PORT
 from launcher.plan.model import RendezvousPlan
+from launcher.supervise.interruptible import call_interruptibly
 
 BACKEND_NAME = "launcher-static"
+DEFAULT_TIMEOUT = 600  # seconds: elastic's default for the static rendezvous and for joining a c10d one
+T = TypeVar("T")
 
 
 class BoundStaticRendezvous(StaticTCPRendezvous):
@@ -90,6 +97,41 @@ def _create(params: RendezvousParameters) -> RendezvousHandler:
     timeout = int(params.config.get("timeout", 600))
     rank = int(params.config.get("rank", 0))
     return BoundStaticRendezvous(master_addr, master_port, rank, params.max_nodes, params.run_id, timeout)
+
+
+def join_timeout(plan: RendezvousPlan) -> tuple[int, str]:
+    """How long a node waits for the rendezvous, and the setting that says so."""
+    for key in ("join_timeout", "timeout") if plan.backend == "static" else ("join_timeout",):
+        if key in plan.conf:
+            return int(plan.conf[key]), f"--rdzv-conf {key}={plan.conf[key]}"
+    return DEFAULT_TIMEOUT, "the default; --rdzv-conf join_timeout=SECONDS sets it"
+
+
+def guarded(plan: RendezvousPlan, step: Callable[[], T]) -> T:
+    """A step of the rendezvous (connecting to its store, a round), interrupted by a stop signal at once,
+    and its failure, or no answer within the join timeout, as one ``RendezvousFailed`` line."""
+    timeout, source = join_timeout(plan)
+    where = f"{_endpoint(plan)} (run id {plan.run_id!r}, {plan.min_nodes}-{plan.max_nodes} node(s))" \
+        if plan.min_nodes != plan.max_nodes else f"{_endpoint(plan)} (run id {plan.run_id!r}, {plan.max_nodes} nodes)"
+    hint = "check the endpoint, that it is reachable from here, and that every node was started with the same run id"
+    try:
+        return call_interruptibly(step, timeout, "rendezvous")
+    except TimeoutError:
+        raise RendezvousFailed(f"rendezvous: the nodes did not meet at {where} within {timeout} s ({source})",
+                               hint) from None
+    except RendezvousGracefulExitError:
+        raise
+    except (DistError, RendezvousError) as error:
+        cause = _first_line(error)
+        raise RendezvousFailed(f"rendezvous at {where} failed within {timeout} s ({source}): {cause}", hint) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The error's first line, or its cause's where elastic wraps it ("See inner exception for details")."""
+    text = str(error).strip().splitlines()
+    if error.__cause__ is not None and (not text or "inner exception" in text[0]):
+        return _first_line(error.__cause__)
+    return text[0] if text else type(error).__name__
 
 
 def handler_for(plan: RendezvousPlan, local_addr: str | None) -> RendezvousHandler:

@@ -48,11 +48,11 @@ def run_plan(plan: LaunchPlan, reaper: Reaper | None = None) -> RunResult:
 
             result = run_in_server(plan, log_dir, reaper)
         else:
-            from launcher.supervise.engine import run_agent
+            from launcher.supervise.engine import run_agent_here
 
             save_stop = SaveAndStop(plan.stop.save_signal)
             with save_stop.receiving(signal_number(plan.stop.save_signal)):
-                result = run_agent(plan, log_dir, _NoWatcher(), save_stop)
+                result = run_agent_here(plan, log_dir, _NoWatcher(), save_stop)
     finally:
         stop_worker_server()
         if private_dir is not None:

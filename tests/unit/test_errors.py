@@ -6,12 +6,21 @@ import pickle
 
 import pytest
 
-from launcher.errors import ConfigError, LauncherError, PlatformError, PreflightError, TargetError, UsageError
+from launcher.errors import (
+    ConfigError,
+    LauncherError,
+    PlatformError,
+    PreflightError,
+    RendezvousFailed,
+    TargetError,
+    UsageError,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.mark.parametrize("kind", [LauncherError, UsageError, ConfigError, TargetError, PreflightError, PlatformError])
+@pytest.mark.parametrize("kind", [LauncherError, UsageError, ConfigError, TargetError, PreflightError, PlatformError,
+                                  RendezvousFailed])
 def test_errors_pickle_with_their_hint(kind: type[LauncherError]) -> None:
     error = kind("port: master port 1 is already in use", "pick another master port")
     copy = pickle.loads(pickle.dumps(error))

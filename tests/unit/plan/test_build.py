@@ -11,7 +11,8 @@ import pytest
 from launcher.clusters import detect
 from launcher.errors import ConfigError, PlatformError, UsageError
 from launcher.hostinfo import HostFacts
-from launcher.plan.build import build_plan
+from launcher.network import Route
+from launcher.plan.build import build_plan, rendezvous_host
 from launcher.plan.model import CHOSEN_AT_LAUNCH, HangPlan, StopPlan
 from launcher.plan.render import render_plan
 from launcher.preflight.checks import run_static_checks, static_inputs
@@ -100,6 +101,56 @@ def test_elastic_rendezvous_leaves_ranks_to_the_rendezvous():
     plan = _plan(WorldSettings(nprocs=2, nnodes="1:4", rdzv_backend="c10d", rdzv_endpoint="h:29400"))
     assert plan.rendezvous.min_nodes == 1 and plan.rendezvous.max_nodes == 4
     assert plan.ranks[0].rank is None and plan.ranks[0].env["RANK"] == CHOSEN_AT_LAUNCH
+
+
+@pytest.mark.parametrize(("world", "environ", "expected"), [
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1"), {}, "none"),  # torchrun's: its nodes can join
+    (WorldSettings(nnodes="1:2", rdzv_backend="c10d", rdzv_endpoint="h:29400"), {}, "none"),
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1"), {"SLURM_JOB_ID": "4242"}, "4242"),
+    (WorldSettings(nnodes="2", master_addr="10.0.0.1", rdzv_id="mine"), {"SLURM_JOB_ID": "4242"}, "mine"),
+    (WorldSettings(nnodes="1"), {"SLURM_JOB_ID": "4242"}, "run123"),  # one node: a fresh id, nobody to meet
+])
+def test_nodes_of_one_job_agree_on_the_run_id_without_being_told(world, environ, expected):
+    plan = _plan(world, facts=dataclasses.replace(FACTS, environ=environ))
+    assert plan.rendezvous.run_id == expected and plan.ranks[0].env["TORCHELASTIC_RUN_ID"] == expected
+
+
+C10D_TWO_NODES = WorldSettings(nprocs=2, nnodes="2", rdzv_backend="c10d", rdzv_endpoint="10.0.0.1:29400")
+OTHER_NODE = Route("10.0.0.1", "10.0.0.2", "eth1", peer_is_local=False)
+
+
+def test_gloo_and_nccl_take_the_interface_that_reaches_the_rendezvous_host():
+    plan = _plan(C10D_TWO_NODES, facts=dataclasses.replace(FACTS, route=OTHER_NODE))
+    assert plan.network is not None and plan.network.interface == "eth1"
+    env = plan.ranks[1].env
+    assert env["GLOO_SOCKET_IFNAME"] == env["NCCL_SOCKET_IFNAME"] == "eth1"
+    assert "eth1 holds 10.0.0.2, the address that reaches the rendezvous host 10.0.0.1" in render_plan(plan)
+    assert "is_host" not in plan.rendezvous.conf  # not this node's address: elastic's own check stays
+
+
+def test_the_users_interface_is_kept_and_said_so():
+    facts = dataclasses.replace(FACTS, route=OTHER_NODE, environ={"NCCL_SOCKET_IFNAME": "ib0"})
+    plan = _plan(C10D_TWO_NODES, facts=facts, env={"GLOO_SOCKET_IFNAME": "eth9"})
+    assert plan.ranks[0].env["GLOO_SOCKET_IFNAME"] == "eth9" and "NCCL_SOCKET_IFNAME" not in plan.ranks[0].env
+    assert plan.network is not None and plan.network.variables == {}
+    assert "GLOO_SOCKET_IFNAME, NCCL_SOCKET_IFNAME kept as the user set it" in plan.network.reason
+
+
+def test_the_node_whose_address_is_the_endpoint_hosts_the_store():
+    route = Route("10.0.0.1", "10.0.0.1", "eth1", peer_is_local=True)
+    plan = _plan(C10D_TWO_NODES, facts=dataclasses.replace(FACTS, route=route))
+    assert plan.rendezvous.conf["is_host"] == "true"
+    assert any("hosts the rendezvous store" in note for note in plan.notes)
+    said = _plan(dataclasses.replace(C10D_TWO_NODES, rdzv_conf={"is_host": "0"}),
+                 facts=dataclasses.replace(FACTS, route=route))
+    assert said.rendezvous.conf["is_host"] == "0"  # the user's word wins
+
+
+def test_one_node_has_no_network_plan_and_no_route_is_asked():
+    assert rendezvous_host(JobConfig(world=WorldSettings(nprocs=2))) is None
+    assert _plan(WorldSettings(nprocs=2), facts=dataclasses.replace(FACTS, route=OTHER_NODE)).network is None
+    assert rendezvous_host(JobConfig(world=C10D_TWO_NODES)) == "10.0.0.1"
+    assert rendezvous_host(JobConfig(world=WorldSettings(nnodes="2", master_addr="m0"))) == "m0"
 
 
 @pytest.mark.parametrize(("world", "error", "fragment"), [

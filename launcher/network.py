@@ -1,0 +1,74 @@
+"""Facts about this host's network: which local address and interface reach the rendezvous host.
+
+On a machine with several interfaces, gloo and NCCL pick one by themselves, often
+not the one the other nodes can reach; the plan names it for them
+(``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME``) from these facts. The address is
+the one the kernel would send from (a UDP ``connect`` sends no packet), or the
+user's ``--local-addr``. Standard library and psutil only: no torch, nothing
+sent on the network. Imports ``socket`` only when asked (multi-node jobs): start-up stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    """How this host reaches the rendezvous host."""
+
+    peer: str  # the rendezvous host, as written
+    local_address: str  # this host's address that reaches it (or --local-addr)
+    interface: str | None  # the interface that holds that address; None: not found
+    peer_is_local: bool  # the rendezvous host is this machine (one of its addresses, or loopback)
+
+
+def _resolve(host: str) -> list[str]:
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return []
+    return [str(info[4][0]) for info in found]
+
+
+def _interface_addresses() -> dict[str, str]:
+    """Every address of this host's interfaces → the interface's name."""
+    import socket
+
+    import psutil
+
+    addresses: dict[str, str] = {}
+    for name, entries in psutil.net_if_addrs().items():
+        for entry in entries:
+            if entry.family in (socket.AF_INET, socket.AF_INET6):
+                addresses.setdefault(entry.address.split("%")[0], name)
+    return addresses
+
+
+def _source_address(peer: str) -> str | None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in peer else socket.AF_INET
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((peer, 9))  # UDP: picks the route and the source address, sends nothing
+        return str(probe.getsockname()[0])
+    return None
+
+
+def route_to(host: str, local_addr: str | None = None) -> Route | None:
+    """How this host reaches ``host``: None when the name does not resolve or no route leads there."""
+    import ipaddress
+
+    peers = _resolve(host)
+    if not peers:
+        return None
+    interfaces = _interface_addresses()
+    local = _resolve(local_addr)[0] if local_addr and _resolve(local_addr) else None
+    source = local or _source_address(peers[0])
+    if source is None:
+        return None
+    is_local = any(ipaddress.ip_address(p).is_loopback or p in interfaces for p in peers)
+    return Route(host, source, interfaces.get(source), is_local)
