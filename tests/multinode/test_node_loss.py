@@ -60,14 +60,11 @@ def test_a_node_joins_late_then_is_killed_and_the_job_ends_on_the_other_from_its
     host, other = nodes[0], nodes[1]
     marker = tmp_path / "holds"
     job = _job(tmp_path, marker)
-    common = ["--nnodes", "1:2", "--nprocs", NPROCS, "--max-restarts", 1, "--rdzv-backend", "c10d",
-              "--rdzv-endpoint", f"{host.address}:29400", "--rdzv-id", "elastic"]
-    env = {"GLOO_SOCKET_IFNAME": "eth0"}
-    first = on_node(host, [*common, "--rdzv-conf", f"is_host=1,{RDZV_CONF}", "--local-addr", host.address, job],
-                    cwd=tmp_path, env=env)
+    command = ["--nnodes", "1:2", "--nprocs", NPROCS, "--max-restarts", 1, "--rdzv-backend", "c10d",
+               "--rdzv-endpoint", f"{host.address}:29400", "--rdzv-conf", RDZV_CONF, job]  # the same on every node
+    first = on_node(host, command, cwd=tmp_path)
     _wait_for(Path(f"{marker}-{NPROCS}"), [first])  # alone: the round closed after its last call
-    second = on_node(other, [*common, "--rdzv-conf", RDZV_CONF, "--local-addr", other.address, job],
-                     cwd=tmp_path, env=env)
+    second = on_node(other, command, cwd=tmp_path)
     _wait_for(Path(f"{marker}-{2 * NPROCS}"), [first, second])
 
     second.kill()  # the launcher alone, SIGKILL: its workers and agent go with it, the rendezvous stays open
