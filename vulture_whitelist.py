@@ -41,6 +41,8 @@ launcher
 _.store  # WorkerGroup.store, read by elastic's agent: cleared between rounds (supervise/agent.py)
 _._store  # the store elastic's agent and StaticTCPRendezvous read, replaced each round (supervise/agent.py, rendezvous.py)
 
+_._shared_tcp_store_server  # DynamicRendezvousHandler's workers' store server, dropped each round (compat/elastic.py)
+_._bootstrap_store_info  # ...and where it says that store is, dropped with it
 
 # slurm: settings written into #SBATCH lines by name (slurm/script.py reads them with getattr).
 _.account

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.errors import EXIT_BROKEN_PIPE, EXIT_HANG, EXIT_OK, EXIT_STOPPED, exit_code_for
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_HANG, EXIT_OK, EXIT_STOPPED, exit_code_for
 
 
 def signal_number(name: str | None) -> int | None:
@@ -49,6 +49,20 @@ class RankFailure:
     def describe(self) -> str:
         what = f": {self.message}" if self.message else ""
         return f"rank {self.rank} (local {self.local_rank} on {self.host}, pid {self.pid}) {self.how()}{what}"
+
+
+@dataclass(frozen=True)
+class LostNode:
+    """A node that left the job's rendezvous while its ranks ran: its keep-alive stopped (it died, or its
+    launcher was killed), or it left the round to re-form."""
+
+    address: str  # as the rendezvous knows it (--local-addr, else its name)
+    pid: int  # its agent's process
+    ranks: tuple[int, ...]  # its global ranks in the round it left
+
+    def describe(self) -> str:
+        ranks = ", ".join(map(str, self.ranks))
+        return f"node {self.address} (rank{'s' if len(self.ranks) != 1 else ''} {ranks}) left the rendezvous"
 
 
 @dataclass(frozen=True)
@@ -89,17 +103,20 @@ class RunResult:
     hang: Hang | None = None  # the watchdog stopped the job
     output_closed: OutputClosed | None = None  # the console's reader went away: exit 141, unless a rank failed
     stopped_after_checkpoint: int | None = None  # the step every rank saved before stopping, as asked
+    lost_nodes: tuple[LostNode, ...] = ()  # nodes that left while the last attempt ran: the job's end
 
     @property
     def ok(self) -> bool:
-        return not self.failures and self.interrupted_by is None and self.hang is None and self.output_closed is None
+        return (not self.failures and self.interrupted_by is None and self.hang is None
+                and self.output_closed is None and not self.lost_nodes)
 
     @property
     def root_cause(self) -> RankFailure | None:
         """The earliest failure of a rank that was not stopped by the launcher, preferring one that did not
         come out of a collective (such a rank may raise before the launcher even sees its peer crash)."""
         own = [f for f in self.failures if not f.stopped_by_launcher]
-        first_hand = [f for f in own if not f.peer_gone] or own or list(self.failures)
+        # After a node left, ranks the launcher stopped for it are not a cause: the node is.
+        first_hand = [f for f in own if not f.peer_gone] or own or ([] if self.lost_nodes else list(self.failures))
         return first_hand[0] if first_hand else None
 
     @property
@@ -113,6 +130,8 @@ class RunResult:
             return exit_code_for(root.exitcode, root.signal_number)
         if self.output_closed is not None:
             return EXIT_BROKEN_PIPE
+        if self.lost_nodes:
+            return EXIT_FAILED
         return EXIT_OK if self.stopped_after_checkpoint is None else EXIT_STOPPED
 
 

@@ -22,6 +22,8 @@ def report(result: RunResult, out: TextIO) -> None:
     if result.output_closed is not None:
         print(f"launcher: {result.output_closed.describe()}", file=out, flush=True)
     root = result.root_cause
+    for node in result.lost_nodes:  # before the ranks of this node, which lost their peers with it
+        print(f"launcher: job failed: {node.describe()}", file=out, flush=True)
     if root is None:
         if result.stopped_after_checkpoint is not None:
             print(f"launcher: stopped after the checkpoint of step {result.stopped_after_checkpoint}, as asked "

@@ -9,6 +9,11 @@ through ``_make_log_dir``/``reify``. Beyond those hooks it reads:
   to wait on their exits and to signal their process groups;
 - the return-value queues, ``MultiprocessContext._ret_vals``, to wake as soon as
   a worker has handed back its result;
+- of the dynamic (c10d) rendezvous handler: the workers' store server it keeps from round to round
+  (``_shared_tcp_store_server``, ``_bootstrap_store_info``), dropped before each round
+  (``renew_worker_store``), and the round's participants (``_state_holder.state.participants``),
+  to tell which node left or joined (``round_nodes``), with each node's local world size as its agent
+  wrote it in the round's store (``local_world_sizes``); without them, nothing is dropped or named;
 - where those queues come from: elastic makes one ``SimpleQueue`` per rank and sends
   every worker all of them (2 fds per rank in each worker; the forkserver cannot pass
   more than 253, about 125 ranks). While ``shared_returns()`` is in effect, the
@@ -39,11 +44,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.distributed.elastic.agent.server import local_elastic_agent
-from torch.distributed.elastic.agent.server.api import SimpleElasticAgent
+from torch.distributed.elastic.agent.server.api import SimpleElasticAgent, _RoleInstanceInfo
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing import api as multiprocessing_api
 from torch.distributed.elastic.multiprocessing.api import MultiprocessContext
+from torch.distributed.elastic.rendezvous.dynamic_rendezvous import DynamicRendezvousHandler
 from torch.multiprocessing.spawn import ProcessContext
 
 from launcher import returns
@@ -168,3 +174,41 @@ def queue_reader(queue: Any) -> Any:
     if isinstance(queue, returns.ReturnSlot):
         return queue.channel.reader
     return queue._reader
+
+
+def renew_worker_store(handler: Any) -> None:
+    """Before a round of a dynamic (c10d) rendezvous: drop the workers' store server of the last round.
+
+    Elastic's handler keeps that server (``MASTER_ADDR:MASTER_PORT``) from round to round, and torch's
+    ``env://`` rendezvous adds no prefix per attempt: a re-formed group's workers would read the last
+    round's keys (gloo's peer addresses) and fail with "connectFullMesh ... Connection refused". Dropped,
+    it stops, and the node that gets group rank 0 serves a new one on a free port.
+    """
+    if isinstance(handler, DynamicRendezvousHandler) and "_shared_tcp_store_server" in vars(handler):
+        handler._shared_tcp_store_server = None
+        handler._bootstrap_store_info = None
+
+
+def round_nodes(handler: Any) -> dict[tuple[str, int], int] | None:
+    """The nodes of a dynamic rendezvous's round as this node last synced it, ``(address, pid)`` → group rank;
+    None for another handler (or where elastic keeps them elsewhere)."""
+    state = getattr(getattr(handler, "_state_holder", None), "state", None)
+    participants = getattr(state, "participants", None)
+    if not isinstance(handler, DynamicRendezvousHandler) or not isinstance(participants, dict):
+        return None
+    return {(str(node.addr), int(node.pid)): int(rank) for node, rank in participants.items()}
+
+
+ROLE_INFO_KEY = "torchelastic/role_info/{}"  # what each agent writes in the round's store when ranks are assigned
+
+
+def local_world_sizes(store: Any, group_world_size: int) -> list[int] | None:
+    """Each node's number of workers in the round, by group rank, as the agents wrote them; None if absent
+    (elastic's shortcut for identical nodes, TORCH_ELASTIC_WORKER_IDENTICAL=1, writes none)."""
+    keys = [ROLE_INFO_KEY.format(group) for group in range(group_world_size)]
+    try:
+        if store is None or not store.check(keys):
+            return None
+        return [int(_RoleInstanceInfo.deserialize(raw).local_world_size) for raw in store.multi_get(keys)]
+    except (RuntimeError, ValueError, AttributeError, TypeError):
+        return None

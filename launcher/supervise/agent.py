@@ -19,6 +19,10 @@ Subclassed, not copied. What changes:
   (waiting for the other nodes' workers to finish);
 - save and stop: a request the agent's process received is set in the store of every rendezvous round
   (``save_stop.py``);
+- several nodes (an elastic rendezvous): each round's nodes and their ranks are known (``membership.py``);
+  a node that leaves the round while the ranks run (its keep-alive stopped: it died, or its launcher was
+  killed) stops the workers and the job re-forms with the nodes left, as after a failure, naming it; the
+  workers' store is a new one each round (``compat.elastic.renew_worker_store``);
 - per-rank files live at ``<log dir>/attempt_<n>/<local rank>/`` (no torchelastic_* dir in /tmp),
   with FIFOs that route worker output through the launcher (``output.py``).
 What it reads of elastic beyond the template methods goes through ``launcher.compat.elastic``; where
@@ -47,9 +51,11 @@ from launcher import trace
 from launcher.compat import elastic, mp
 from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
+from launcher.result import LostNode
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import came_out_of_a_collective, process_failure
 from launcher.supervise.interruptible import call_interruptibly
+from launcher.supervise.membership import Round, gone, joined, round_of
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
 from launcher.supervise.rendezvous import guarded
@@ -114,7 +120,9 @@ class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
                  router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
                  output: OutputPlan | None,
-                 on_restart: Callable[[int, dict[int, ProcessFailure]], None], own_monitoring: bool = True,
+                 on_restart: Callable[[int, dict[int, ProcessFailure], tuple[LostNode, ...]], None],
+                 on_reform: Callable[[Round, tuple[LostNode, ...], tuple[str, ...]], None] | None = None,
+                 own_monitoring: bool = True,
                  strays: Strays | None = None, save_stop: SaveAndStop | None = None,
                  rendezvous: RendezvousPlan | None = None, **kwargs: Any) -> None:
         super().__init__(logs_specs=logs, **kwargs)
@@ -128,6 +136,9 @@ class LauncherAgent(LocalElasticAgent):
         self._hang = hang
         self._output = output
         self._on_restart = on_restart
+        self._on_reform = on_reform  # told the new round's nodes, those that left and those that joined
+        self._round: Round | None = None  # the nodes of the current round of a dynamic (c10d) rendezvous
+        self.lost_nodes: tuple[LostNode, ...] = ()  # nodes that left the current attempt's round
         self._strays = strays  # stopped after every attempt: what its ranks left running
         self._save_stop = save_stop
         self._attempt_started = time.time()
@@ -155,11 +166,16 @@ class LauncherAgent(LocalElasticAgent):
         # which it can bind only once the old server stopped (see launcher.supervise.rendezvous).
         worker_group.store = None
         self._store = None
+        elastic.renew_worker_store(worker_group.spec.rdzv_handler)
+        before = self._round
         meet = super()._rendezvous
         if self._rendezvous_plan is None:
             meet(worker_group)
         else:  # waits for the other nodes: a stop signal must not wait with it
             guarded(self._rendezvous_plan, lambda: meet(worker_group))
+        self._round = self._read_round(worker_group)
+        if before is not None and self._round is not None and self._on_reform is not None:
+            self._on_reform(self._round, gone(before, self._round.nodes), joined(before, self._round))
         trace.mark("agent: rendezvous end")
 
     def _exit_barrier(self) -> None:
@@ -169,10 +185,27 @@ class LauncherAgent(LocalElasticAgent):
             call_interruptibly(super()._exit_barrier, self._exit_barrier_timeout + EXIT_BARRIER_MARGIN,
                                "exit barrier")
 
+    def _read_round(self, worker_group: WorkerGroup) -> Round | None:
+        """This round's nodes and their ranks, for a dynamic rendezvous; else None."""
+        nodes = elastic.round_nodes(worker_group.spec.rdzv_handler)
+        if nodes is None or worker_group.group_world_size is None:
+            return None
+        sizes = elastic.local_world_sizes(worker_group.store, worker_group.group_world_size)
+        return round_of(nodes, sizes or [worker_group.spec.local_world_size] * worker_group.group_world_size)
+
+    def _left_round(self) -> tuple[LostNode, ...]:
+        """The nodes of this round that the rendezvous no longer counts (as last synced: at least every
+        keep-alive interval, and at each monitoring pass)."""
+        if self._round is None:
+            return ()
+        nodes = elastic.round_nodes(self._worker_group.spec.rdzv_handler)
+        return gone(self._round, nodes) if nodes is not None else ()
+
     def _start_workers(self, worker_group: WorkerGroup) -> dict[int, Any]:
         trace.mark("agent: start workers start")
         self._attempt_started = time.time()
         self.hang_report = None
+        self.lost_nodes = ()
         # Every rank's return value on one pipe (launcher.returns); under fork, no worker keeps its siblings' pipes.
         with elastic.shared_returns(), mp.sibling_pipes_closed():
             pids: dict[int, Any] = super()._start_workers(worker_group)
@@ -199,6 +232,10 @@ class LauncherAgent(LocalElasticAgent):
         self._stop_if_console_closed()
         self._note_exits(processes)
         if any(p.exitcode not in (None, 0) for p in processes):
+            return self._fail_fast(worker_group, processes)
+        lost = self._left_round()
+        if lost:  # its ranks will never answer: stop ours, and re-form with the nodes left (or end)
+            self.lost_nodes = lost
             return self._fail_fast(worker_group, processes)
         if self._hang is not None:
             hung = self._hung_rank(worker_group, processes)
@@ -351,12 +388,16 @@ class LauncherAgent(LocalElasticAgent):
             self._remaining_restarts += 1
             raise ConsoleClosed(self._router.closed_console,
                                 RunResult(state=WorkerState.FAILED, failures=self._last_failures))
+        if worker_group.state == WorkerState.HEALTHY:  # elastic saw nodes waiting to join: no restart is counted
+            self._on_restart(self.attempt(), {}, ())
+            super()._restart_workers(worker_group)
+            return
         attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed
         # Not those the launcher stopped, nor those that left a collective because a peer was gone (on a busy
         # host such a rank may exit on its own before the launcher stops it).
         causes = {rank: failure for rank, failure in self._last_failures.items()
                   if (attempt, failure.local_rank) not in self.stopped_ranks and not came_out_of_a_collective(failure)}
-        self._on_restart(attempt + 1, causes or self._last_failures)
+        self._on_restart(attempt + 1, causes or self._last_failures, self.lost_nodes)
         super()._restart_workers(worker_group)
 
 def _stderr_on_console(output: OutputPlan, local_rank: int) -> bool:

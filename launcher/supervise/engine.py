@@ -28,10 +28,11 @@ from launcher import trace
 from launcher.errors import HostLimitError
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
-from launcher.result import Hang, OutputClosed, RunResult
+from launcher.result import Hang, LostNode, OutputClosed, RunResult
 from launcher.rlimits import open_files_raised
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import describe_exit, process_failure, rank_failures
+from launcher.supervise.failures import came_out_of_a_collective, describe_exit, process_failure, rank_failures
+from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
 from launcher.supervise.save_stop import SaveAndStop
 
@@ -170,7 +171,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
-        on_restart=lambda attempt, failures: _report_restart(plan, attempt, failures),
+        on_restart=lambda attempt, failures, lost: _report_restart(plan, attempt, failures, lost),
+        on_reform=_report_reform,
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
@@ -222,7 +224,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         report = agent.hang_report
         hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank),
                     report.stack, report.waiting)
-    return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir)
+    return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir,
+                     lost_nodes=agent.lost_nodes)
 
 
 def _strays(plan: LaunchPlan) -> Strays | None:
@@ -249,11 +252,34 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
     return found
 
 
-def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure]) -> None:
+def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure],
+                    lost: tuple[LostNode, ...]) -> None:
+    """The restart line: what failed (a node that left, else the ranks), or the nodes waiting to join."""
     causes = ", ".join(f"rank {rank} ({describe_exit(f)})" for rank, f in sorted(failures.items())) or "a failure"
+    if lost:
+        line = f"{'; '.join(node.describe() for node in lost)}; restarting the workers with the nodes left"
+    elif not failures:  # elastic saw a node waiting to join while the ranks ran: a re-form, no restart counted
+        line = "a node is waiting to join: restarting the workers to admit it (not counted as a restart)"
+    elif all(came_out_of_a_collective(f) for f in failures.values()):
+        line = (f"{causes} failed in a collective: a peer is gone (a rank of another node failed, or the node "
+                "is gone); restarting the workers")
+    else:
+        line = f"{causes} failed; restarting the workers"
+    if failures or lost:
+        line += f" (attempt {attempt + 1} of {plan.config.world.max_restarts + 1})"
     with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {causes} failed; restarting the workers (attempt {attempt + 1} of "
-              f"{plan.config.world.max_restarts + 1})", file=sys.stderr, flush=True)
+        print(f"launcher: {line}", file=sys.stderr, flush=True)
+
+
+def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:
+    """After a new rendezvous round of several nodes: its size, and which nodes left or joined."""
+    changes = [f"without node {node.address} (ranks {', '.join(map(str, node.ranks))})" for node in left]
+    changes += [f"with node {address} new" for address in joined]
+    if not changes:
+        return
+    with contextlib.suppress(OSError):
+        print(f"launcher: the job re-formed {', '.join(changes)}: {new.world_size} rank(s) on {len(new.nodes)} "
+              "node(s)", file=sys.stderr, flush=True)
 
 
 def quiet_engine_logs(environ: Mapping[str, str]) -> None:
