@@ -179,6 +179,8 @@ class LauncherAgent(LocalElasticAgent):
         trace.mark("agent: rendezvous end")
 
     def _exit_barrier(self) -> None:
+        if self._save_stop is not None:  # while the node serving the workers' store waits here too
+            self._save_stop.read_stopped(self._worker_group)
         # Elastic waits here, in torch's C++, up to 300 s for the other nodes' workers to finish: a stop
         # signal must not wait with it (rendezvous.guarded's reason). Elastic only logs a barrier that fails.
         with contextlib.suppress(TimeoutError):
@@ -215,7 +217,7 @@ class LauncherAgent(LocalElasticAgent):
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         if self._save_stop is not None:
-            self._save_stop.post(worker_group.store)
+            self._save_stop.post(worker_group)
         if not self._own_monitoring:
             self._stop_if_console_closed()
             result: RunResult = super()._monitor_workers(worker_group)

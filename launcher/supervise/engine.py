@@ -185,7 +185,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
             outcome = agent.run()
             trace.mark("agent: run end")
         if save_stop is not None and not outcome.is_failed():
-            stopped = save_stop.stopped_step(agent.get_worker_group().store)
+            stopped = save_stop.stopped  # read by the agent before elastic's exit barrier
     except SignalException as stop:
         interrupted, outcome = signal.Signals(stop.sigval).name, None
     except ConsoleClosed as stop:  # the workers were stopped on the way out of elastic's run()
