@@ -53,8 +53,8 @@ class RankFailure:
 
 @dataclass(frozen=True)
 class LostNode:
-    """A node that left the job's rendezvous while its ranks ran: its keep-alive stopped (it died, or its
-    launcher was killed), or it left the round to re-form."""
+    """A node that left the job's rendezvous while its ranks ran, and is not waiting for the next round:
+    its keep-alive stopped (it died, or its launcher was killed)."""
 
     address: str  # as the rendezvous knows it (--local-addr, else its name)
     pid: int  # its agent's process

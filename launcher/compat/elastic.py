@@ -37,6 +37,7 @@ Imports torch: launch side, the agent's process only.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import multiprocessing
 import signal
@@ -189,14 +190,25 @@ def renew_worker_store(handler: Any) -> None:
         handler._bootstrap_store_info = None
 
 
-def round_nodes(handler: Any) -> dict[tuple[str, int], int] | None:
+def round_nodes(handler: Any, waiting: bool = False) -> dict[tuple[str, int], int] | None:
     """The nodes of a dynamic rendezvous's round as this node last synced it, ``(address, pid)`` → group rank;
-    None for another handler (or where elastic keeps them elsewhere)."""
+    with ``waiting``, also those waiting for the next round (rank -1: a node that left the round to re-form
+    is there a moment later). None for another handler (or where elastic keeps them elsewhere)."""
     state = getattr(getattr(handler, "_state_holder", None), "state", None)
     participants = getattr(state, "participants", None)
     if not isinstance(handler, DynamicRendezvousHandler) or not isinstance(participants, dict):
         return None
-    return {(str(node.addr), int(node.pid)): int(rank) for node, rank in participants.items()}
+    nodes = {(str(node.addr), int(node.pid)): int(rank) for node, rank in participants.items()}
+    if waiting:
+        for node in getattr(state, "wait_list", ()):
+            nodes.setdefault((str(node.addr), int(node.pid)), -1)
+    return nodes
+
+
+def keep_alive_interval(handler: Any) -> float:
+    """Seconds between a dynamic rendezvous's heartbeats (0 for another handler)."""
+    interval: Any = getattr(getattr(handler, "settings", None), "keep_alive_interval", None)
+    return float(interval.total_seconds()) if isinstance(interval, datetime.timedelta) else 0.0
 
 
 ROLE_INFO_KEY = "torchelastic/role_info/{}"  # what each agent writes in the round's store when ranks are assigned

@@ -139,6 +139,7 @@ class LauncherAgent(LocalElasticAgent):
         self._on_reform = on_reform  # told the new round's nodes, those that left and those that joined
         self._round: Round | None = None  # the nodes of the current round of a dynamic (c10d) rendezvous
         self.lost_nodes: tuple[LostNode, ...] = ()  # nodes that left the current attempt's round
+        self._missing_since: dict[tuple[str, int], float] = {}  # nodes of the round not seen, since when
         self._strays = strays  # stopped after every attempt: what its ranks left running
         self._save_stop = save_stop
         self._attempt_started = time.time()
@@ -196,18 +197,25 @@ class LauncherAgent(LocalElasticAgent):
         return round_of(nodes, sizes or [worker_group.spec.local_world_size] * worker_group.group_world_size)
 
     def _left_round(self) -> tuple[LostNode, ...]:
-        """The nodes of this round that the rendezvous no longer counts (as last synced: at least every
-        keep-alive interval, and at each monitoring pass)."""
+        """The nodes of this round that the rendezvous has not counted for a keep-alive interval (its view is
+        synced at least that often): neither in the round nor waiting for the next. A node that leaves the round
+        to re-form (a restart, or to admit a node) is waiting a moment later, and elastic re-forms for it."""
         if self._round is None:
             return ()
-        nodes = elastic.round_nodes(self._worker_group.spec.rdzv_handler)
-        return gone(self._round, nodes) if nodes is not None else ()
+        handler = self._worker_group.spec.rdzv_handler
+        nodes = elastic.round_nodes(handler, waiting=True)
+        missing = gone(self._round, nodes) if nodes is not None else ()
+        now = time.monotonic()
+        self._missing_since = {(n.address, n.pid): self._missing_since.get((n.address, n.pid), now) for n in missing}
+        patience = elastic.keep_alive_interval(handler)
+        return tuple(n for n in missing if now - self._missing_since[(n.address, n.pid)] >= patience)
 
     def _start_workers(self, worker_group: WorkerGroup) -> dict[int, Any]:
         trace.mark("agent: start workers start")
         self._attempt_started = time.time()
         self.hang_report = None
         self.lost_nodes = ()
+        self._missing_since = {}
         # Every rank's return value on one pipe (launcher.returns); under fork, no worker keeps its siblings' pipes.
         with elastic.shared_returns(), mp.sibling_pipes_closed():
             pids: dict[int, Any] = super()._start_workers(worker_group)
