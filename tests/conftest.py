@@ -20,6 +20,9 @@ from launcher.testing.processes import kill_tagged, new_tag, wait_until_gone
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "samples"
+# Daemons that session fixtures start and keep for later tests (tests/slurm's cluster): with their own
+# children, they are not any one test's leftovers.
+SESSION_DAEMONS: set[int] = set()
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def token() -> Iterator[str]:
 def no_leftover_children() -> Iterator[None]:
     """In-process tests: every child this test started (DataLoader workers...) is gone afterwards.
 
-    The multiprocessing helpers of the test process itself (resource tracker, forkserver) stay.
+    The multiprocessing helpers of the test process itself (resource tracker, forkserver) stay, and so do
+    the daemons of session fixtures (``SESSION_DAEMONS``) and their children.
     """
     yield
     gc.collect()  # drops loaders, whose iterators shut their workers down
@@ -45,8 +49,11 @@ def no_leftover_children() -> Iterator[None]:
     children = []
     for process in psutil.Process().children(recursive=True):
         try:
-            if not any(helper in " ".join(process.cmdline()) for helper in helpers):
-                children.append(process)
+            if any(helper in " ".join(process.cmdline()) for helper in helpers):
+                continue
+            if process.pid in SESSION_DAEMONS or any(parent.pid in SESSION_DAEMONS for parent in process.parents()):
+                continue
+            children.append(process)
         except psutil.Error:
             continue
     _, alive = psutil.wait_procs(children, timeout=10)

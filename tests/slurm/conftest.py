@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import SESSION_DAEMONS
 from tests.slurm.cluster import ClusterUnavailable, LocalSlurm, running_cluster
 
 
@@ -23,6 +24,7 @@ from tests.slurm.cluster import ClusterUnavailable, LocalSlurm, running_cluster
 def slurm_cluster() -> Iterator[LocalSlurm]:
     try:
         with running_cluster(nodes=2) as cluster:
+            SESSION_DAEMONS.update(cluster.daemons)
             yield cluster
     except ClusterUnavailable as unavailable:
         if os.environ.get("CI") == "true":
