@@ -33,6 +33,7 @@ Imports torch: launch side.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing.connection
 import os
 import signal
@@ -87,12 +88,29 @@ class RunLogsSpecs(DefaultLogsSpecs):
         return log_dir
 
     def reify(self, envs: dict[int, dict[str, str]]) -> LogsDest:
+        if self._run_log_dir and envs:  # a round that re-forms without a restart (a node joined) keeps its attempt
+            keep_earlier_round(os.path.join(self._run_log_dir, f"attempt_{envs[0]['TORCHELASTIC_RESTART_COUNT']}"))
         dest = super().reify(envs)
         self.error_files = dict(dest.error_files)
         if self._router is not None:
             for local_rank, error_file in dest.error_files.items():
                 self._router.attach(local_rank, int(envs[local_rank]["RANK"]), os.path.dirname(error_file))
         return dest
+
+
+def keep_earlier_round(attempt_dir: str) -> None:
+    """Move an attempt's folder aside to ``attempt_N.K`` (the first K free) before elastic empties it.
+
+    Elastic removes ``attempt_N`` when it starts workers for attempt N; a rendezvous that re-forms to
+    admit a node starts them again with the same N, which would delete the earlier round's logs.
+    """
+    if not os.path.isdir(attempt_dir):
+        return
+    for round_number in itertools.count(1):
+        aside = f"{attempt_dir}.{round_number}"
+        if not os.path.exists(aside):
+            os.rename(attempt_dir, aside)
+            return
 
 
 class ConsoleClosed(Exception):
