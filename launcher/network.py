@@ -67,8 +67,8 @@ def route_to(host: str, local_addr: str | None = None) -> Route | None:
     if not peers:
         return None
     interfaces = _interface_addresses()
-    local = _resolve(local_addr)[0] if local_addr and _resolve(local_addr) else None
-    source = local or _source_address(peers[0])
+    given = _resolve(local_addr) if local_addr else []
+    source = given[0] if given else _source_address(peers[0])
     if source is None:
         return None
     is_local = any(ipaddress.ip_address(p).is_loopback or p in interfaces for p in peers)
