@@ -430,6 +430,16 @@ def finish(name: str, data: Mapping[str, Any], args: argparse.Namespace, argv: S
     return 0
 
 
+def run_benchmark_main(name: str, description: str, measure: Callable[[int], Mapping[str, Any]],
+                       render: Callable[[Any], str], argv: Sequence[str] | None) -> int:
+    """The usual ``main``: the common options, measure, print the table, write the JSON."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser(description).parse_args(argv)
+    data = measure(prepare(args))
+    print(render(data))
+    return finish(name, data, args, argv)
+
+
 def job(name: str) -> str:
     """Absolute path of a job script under ``benchmarks/jobs``."""
     return str(JOBS_DIR / name)

@@ -17,13 +17,11 @@ from benchmarks.common import (
     TORCHRUN,
     JobRun,
     expect_success,
-    finish,
     job,
     markdown_table,
     ours_vs_anchor,
-    parser,
-    prepare,
     ratio,
+    run_benchmark_main,
     run_job,
     summary,
     verdict,
@@ -113,12 +111,7 @@ def tmp_note(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    runs = prepare(args)
-    data = measure(runs)
-    print(render(data))
-    return finish(NAME, data, args, argv)
+    return run_benchmark_main(NAME, __doc__.splitlines()[0], measure, render, argv)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,11 @@ from benchmarks.common import (
     TORCHRUN,
     JobRun,
     expect_success,
-    finish,
     job,
     markdown_table,
     ours_vs_anchor,
-    parser,
-    prepare,
     ratio,
+    run_benchmark_main,
     run_job,
     summary,
     verdict,
@@ -94,15 +92,10 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
     if not sys.platform.startswith("linux"):
         print("memory: PSS needs Linux; skipped", file=sys.stderr)
         return 0
-    runs = prepare(args)
-    data = measure(runs)
-    print(render(data))
-    return finish(NAME, data, args, argv)
+    return run_benchmark_main(NAME, __doc__.splitlines()[0], measure, render, argv)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,11 @@ from benchmarks.common import (
     LAUNCHER,
     TORCHRUN,
     JobError,
-    finish,
     job,
     markdown_table,
     ours_vs_anchor,
-    parser,
-    prepare,
     ratio,
+    run_benchmark_main,
     summary,
     verdict,
     wait_until_gone,
@@ -128,10 +126,10 @@ def measure(runs: int) -> dict[str, Any]:
             two, one = ours_vs_anchor(lambda: runner.two_nodes(anchor=False), runner.one_node, runs, "per node")
     finally:
         netns.delete(network)
-    wall = {"ours": summary([r.seconds for r in ours]), "anchor": summary([r.seconds for r in anchor])}
+    wall: dict[str, Any] = {"ours": summary([r.seconds for r in ours]), "anchor": summary([r.seconds for r in anchor])}
     wall["ratio"] = ratio(wall["ours"]["median"], wall["anchor"]["median"])
     wall["met"] = wall["ratio"] <= TARGET_VS_TORCHRUN
-    per_node = {"two_nodes_cpu": summary([cpu for r in two for cpu in r.cpu]),
+    per_node: dict[str, Any] = {"two_nodes_cpu": summary([cpu for r in two for cpu in r.cpu]),
                 "one_node_cpu": summary([r.cpu[0] for r in one]),
                 "two_nodes_wall": summary([r.seconds for r in two]), "one_node_wall": summary([r.seconds for r in one])}
     per_node["ratio"] = ratio(per_node["two_nodes_cpu"]["median"], per_node["one_node_cpu"]["median"])
@@ -162,16 +160,11 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    runs = prepare(args)
     try:
-        data = measure(runs)
+        return run_benchmark_main(NAME, __doc__.splitlines()[0], measure, render, argv)
     except netns.NetnsUnavailable as error:
         print(f"{NAME}: needs network namespaces: {error}", file=sys.stderr)
         return 2
-    print(render(data))
-    return finish(NAME, data, args, argv)
 
 
 if __name__ == "__main__":

@@ -35,13 +35,11 @@ from benchmarks.common import (
     JobError,
     Variant,
     expect_success,
-    finish,
     interleave,
     job,
     markdown_table,
-    parser,
-    prepare,
     ratio,
+    run_benchmark_main,
     run_job,
     summary,
     verdict,
@@ -223,13 +221,7 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = parser(__doc__.splitlines()[0])
-    args = p.parse_args(argv)
-    runs = prepare(args)
-    data = measure(runs)
-    print(render(data))
-    return finish(NAME, data, args, argv)
+    return run_benchmark_main(NAME, __doc__.splitlines()[0], measure, render, argv)
 
 
 if __name__ == "__main__":
