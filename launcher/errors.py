@@ -21,6 +21,19 @@ EXIT_SIGINT = 130  # the launcher was interrupted (Ctrl-C); by another signal N:
 # (128 + SIGPIPE, as a shell reports a tool killed by it).
 EXIT_BROKEN_PIPE = 141
 
+# What each exit code means, as ``--help`` prints it and the README's table says it.
+EXIT_CODES: tuple[tuple[str, str], ...] = (
+    (str(EXIT_OK), "success"),
+    (str(EXIT_FAILED), "a rank failed with an exit code outside 1..125, or without one"),
+    (str(EXIT_USAGE), "usage, config or preflight error: nothing was started; or the nodes did not meet"),
+    ("1..125", "the root-cause rank's own exit code"),
+    ("128+N", "the root-cause rank was killed by signal N (e.g. 137 for SIGKILL)"),
+    (str(EXIT_STOPPED), "stopped after a checkpoint, as asked: run the job again to go on from it"),
+    (str(EXIT_HANG), "the hang watchdog stopped the job"),
+    (str(EXIT_BROKEN_PIPE), "the reader of the launcher's output went away (| head)"),
+    (f"{EXIT_SIGINT} / 143 / 129", "the launcher was interrupted by SIGINT / SIGTERM / SIGHUP"),
+)
+
 
 def exit_code_for(exitcode: int | None, signal_number: int | None) -> int:
     """The launcher's exit code for a root-cause rank that ended this way."""

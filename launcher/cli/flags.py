@@ -10,12 +10,14 @@ Never imports torch.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from launcher.config.request import JobRequest
-from launcher.errors import UsageError
+from launcher.errors import EXIT_CODES, UsageError
+from launcher.preflight.findings import CHECKS
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Flag:
     help: str = ""
     torchrun: bool = True
     unsupported: str = ""  # non-empty: rejected with this reason when given
+    instead: str = ""  # for an unsupported flag: what to use instead, if anything
+    group: str = ""  # the --help section of a supported torchrun flag (see GROUPS)
 
 
 def _nprocs(text: str) -> int | str:
@@ -63,44 +67,66 @@ def _both(name: str) -> tuple[str, ...]:
     return (name, "--" + name[2:].replace("-", "_")) if "-" in name[2:] else (name,)
 
 
+# The sections of --help, in order; torchrun's own sections first.
+WORKERS = "workers and nodes (torchrun)"
+RENDEZVOUS = "rendezvous (torchrun)"
+TARGET = "what to run (torchrun)"
+LOGS = "logs and console (torchrun)"
+OWN = "the launcher's own"
+PLAN = "plan and checks"
+UNSUPPORTED = "torchrun flags not supported yet (rejected when given)"
+GROUPS = (WORKERS, RENDEZVOUS, TARGET, LOGS, OWN, PLAN, UNSUPPORTED)
+
+
 FLAGS: tuple[Flag, ...] = (
-    Flag(("--nnodes",), "nnodes", "world.nnodes", help="number of nodes, or MIN:MAX"),
+    Flag(("--nnodes",), "nnodes", "world.nnodes", help="number of nodes, or MIN:MAX", group=WORKERS),
     Flag(_both("--nproc-per-node"), "nproc_per_node", "world.nprocs", convert=_nprocs,
-         help="processes per node: N, auto, cpu or gpu"),
-    Flag(_both("--rdzv-backend"), "rdzv_backend", "world.rdzv_backend", help="rendezvous backend (static, c10d)"),
-    Flag(_both("--rdzv-endpoint"), "rdzv_endpoint", "world.rdzv_endpoint", help="rendezvous host:port"),
-    Flag(_both("--rdzv-id"), "rdzv_id", "world.rdzv_id", help="job id shared by all nodes"),
-    Flag(_both("--rdzv-conf"), "rdzv_conf", "world.rdzv_conf", convert=_rdzv_conf, help="key=value,..."),
-    Flag(("--standalone",), "standalone", "world.standalone", kind="switch", help="single node, local store"),
-    Flag(_both("--max-restarts"), "max_restarts", "world.max_restarts", convert=_int, help="restarts after a failure"),
+         help="processes per node: N, auto, cpu or gpu", group=WORKERS),
+    Flag(_both("--rdzv-backend"), "rdzv_backend", "world.rdzv_backend", help="rendezvous backend (static, c10d)",
+         group=RENDEZVOUS),
+    Flag(_both("--rdzv-endpoint"), "rdzv_endpoint", "world.rdzv_endpoint", help="rendezvous host:port",
+         group=RENDEZVOUS),
+    Flag(_both("--rdzv-id"), "rdzv_id", "world.rdzv_id", help="job id shared by all nodes", group=RENDEZVOUS),
+    Flag(_both("--rdzv-conf"), "rdzv_conf", "world.rdzv_conf", convert=_rdzv_conf, help="key=value,...",
+         group=RENDEZVOUS),
+    Flag(("--standalone",), "standalone", "world.standalone", kind="switch", help="single node, local store",
+         group=RENDEZVOUS),
+    Flag(_both("--max-restarts"), "max_restarts", "world.max_restarts", convert=_int,
+         help="restarts after a failure", group=WORKERS),
     Flag(_both("--monitor-interval"), "monitor_interval", "world.monitor_interval", convert=_float,
-         help="longest wait between checks of the workers (seconds)"),
+         help="longest wait between checks of the workers (seconds)", group=WORKERS),
     Flag(_both("--start-method"), "start_method", "world.start_method",
-         help="auto, spawn, forkserver or fork (default auto: see the README)"),
+         help="auto, spawn, forkserver or fork (default auto: see the README)", group=WORKERS),
     Flag(_both("--event-log-handler"), "event_log_handler", None, unsupported="elastic event log handlers"),
-    Flag(("--role",), "role", "world.role", help="role name of the workers"),
-    Flag(("-m", "--module"), "module", None, kind="switch", help="run TARGET as a module (python -m)"),
-    Flag(_both("--no-python"), "no_python", None, kind="switch", unsupported="running a binary without python"),
+    Flag(("--role",), "role", "world.role", help="role name of the workers", group=WORKERS),
+    Flag(("-m", "--module"), "module", None, kind="switch", help="run TARGET as a module (python -m)", group=TARGET),
+    Flag(_both("--no-python"), "no_python", None, kind="switch", unsupported="running a binary without python",
+         instead="call the binary from a Python script (subprocess)"),
     Flag(_both("--run-path"), "run_path", None, kind="switch",
-         help="accepted for compatibility: scripts always run through runpy in the worker"),
-    Flag(_both("--log-dir"), "log_dir", "logs.dir", help="keep per-rank stdout/stderr files here"),
-    Flag(("-r", "--redirects"), "redirects", "logs.redirects", help="0-3, or local_rank:value,..."),
-    Flag(("-t", "--tee"), "tee", "logs.tee", help="0-3, or local_rank:value,..."),
+         help="accepted for compatibility: scripts always run through runpy in the worker", group=TARGET),
+    Flag(_both("--log-dir"), "log_dir", "logs.dir", help="keep per-rank stdout/stderr files here", group=LOGS),
+    Flag(("-r", "--redirects"), "redirects", "logs.redirects", help="0-3, or local_rank:value,...", group=LOGS),
+    Flag(("-t", "--tee"), "tee", "logs.tee", help="0-3, or local_rank:value,...", group=LOGS),
     Flag(_both("--local-ranks-filter"), "local_ranks_filter", "logs.local_ranks_filter",
-         help="local ranks shown on the console, e.g. 0 or 0,2"),
-    Flag(_both("--duplicate-stdout-filters"), "duplicate_stdout_filters", None, unsupported="duplicate output filters"),
-    Flag(_both("--duplicate-stderr-filters"), "duplicate_stderr_filters", None, unsupported="duplicate output filters"),
-    Flag(_both("--node-rank"), "node_rank", "world.node_rank", convert=_int, help="rank of this node"),
-    Flag(_both("--master-addr"), "master_addr", "world.master_addr", help="address of node 0 (static rendezvous)"),
+         help="local ranks shown on the console, e.g. 0 or 0,2", group=LOGS),
+    Flag(_both("--duplicate-stdout-filters"), "duplicate_stdout_filters", None, unsupported="duplicate output filters",
+         instead="--log-dir keeps every rank's whole output in files"),
+    Flag(_both("--duplicate-stderr-filters"), "duplicate_stderr_filters", None, unsupported="duplicate output filters",
+         instead="--log-dir keeps every rank's whole output in files"),
+    Flag(_both("--node-rank"), "node_rank", "world.node_rank", convert=_int, help="rank of this node", group=WORKERS),
+    Flag(_both("--master-addr"), "master_addr", "world.master_addr", help="address of node 0 (static rendezvous)",
+         group=RENDEZVOUS),
     Flag(_both("--master-port"), "master_port", "world.master_port", convert=_int,
-         help="port of node 0 (default: a free port on one node, 29500 on several)"),
-    Flag(_both("--local-addr"), "local_addr", "world.local_addr", help="address of this node"),
-    Flag(_both("--logs-specs"), "logs_specs", None, unsupported="custom LogsSpecs plugins"),
-    Flag(_both("--numa-binding"), "numa_binding", None, unsupported="NUMA binding"),
+         help="port of node 0 (default: a free port on one node, 29500 on several)", group=RENDEZVOUS),
+    Flag(_both("--local-addr"), "local_addr", "world.local_addr", help="address of this node", group=RENDEZVOUS),
+    Flag(_both("--logs-specs"), "logs_specs", None, unsupported="custom LogsSpecs plugins",
+         instead="--log-dir, --redirects and --tee"),
+    Flag(_both("--numa-binding"), "numa_binding", None, unsupported="NUMA binding",
+         instead="numactl in front of the launcher binds all workers to the same NUMA nodes"),
     Flag(_both("--signals-to-handle"), "signals_to_handle", "world.signals_to_handle",
-         help="signals forwarded to the workers"),
+         help="signals forwarded to the workers", group=WORKERS),
     Flag(_both("--shutdown-timeout"), "shutdown_timeout", "world.shutdown_timeout", convert=_float,
-         help="grace period between SIGTERM and SIGKILL (seconds, default 3)"),
+         help="grace period between SIGTERM and SIGKILL (seconds, default 3)", group=WORKERS),
     Flag(_both("--virtual-local-rank"), "virtual_local_rank", None, kind="switch",
          unsupported="virtual local ranks (CUDA_VISIBLE_DEVICES is never rewritten per rank)"),
     # The launcher's own.
@@ -122,24 +148,91 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(message, "see python -m launcher --help")
 
 
+# The subcommands, as the usage line lists them: name, arguments, what it does.
+SUBCOMMAND_USAGE: tuple[tuple[str, str, str], ...] = (
+    ("check", "[options] TARGET", "every preflight check as a table; starts nothing"),
+    ("sbatch", "JOB.yaml [options]", "write or submit the job's SLURM batch script"),
+    ("bench-data", "JOB.yaml [options]", "measure DataLoader settings for the job's dataset"),
+)
+
+
+def usage() -> str:
+    """The launch line, one line per subcommand (each has its own --help), and --version."""
+    lines = ["python -m launcher [options] TARGET [target args...]"]
+    width = max(len(f"{name} {args}") for name, args, _ in SUBCOMMAND_USAGE)
+    lines += [f"python -m launcher {f'{name} {args}'.ljust(width)}   {what}" for name, args, what in SUBCOMMAND_USAGE]
+    lines.append("python -m launcher --version")
+    return "\n       ".join(lines)
+
+
+def exit_codes_epilog() -> str:
+    """The exit-code table of ``launcher.errors``, as the end of --help."""
+    width = max(len(code) for code, _ in EXIT_CODES)
+    return "exit codes:\n" + "\n".join(f"  {code.ljust(width)}  {meaning}" for code, meaning in EXIT_CODES)
+
+
+def version_text() -> str:
+    """The installed launcher's version, and torch's, read without importing torch."""
+    from importlib import metadata
+
+    from launcher.platforms import installed_torch_version
+
+    try:
+        version = metadata.version("launcher")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "(not installed)"
+    torch = installed_torch_version()
+    return f"launcher {version} (torch {torch or 'not installed'}, Python {sys.version.split()[0]})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: computed only when asked, so that parsing stays as fast as before."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        del namespace, values, option_string  # argparse's signature; nothing to store
+        print(version_text())
+        parser.exit()
+
+
+def _add_flag(group: argparse._ArgumentGroup, flag: Flag) -> None:
+    """One flag; torchrun's underscore spelling is accepted but left out of --help."""
+    shown = tuple(name for name in flag.names if "_" not in name)
+    hidden = tuple(name for name in flag.names if "_" in name)
+    text = flag.help
+    if flag.unsupported:
+        text = f"not supported yet: {flag.unsupported}" + (f"; instead: {flag.instead}" if flag.instead else "")
+    kind: dict[str, Any] = {"action": "store_true"} if flag.kind == "switch" else {}
+    group.add_argument(*shown, dest=flag.dest, default=None, help=text, **kind)
+    if hidden:
+        group.add_argument(*hidden, dest=flag.dest, default=None, help=argparse.SUPPRESS, **kind)
+
+
+def _section(flag: Flag) -> str:
+    if flag.unsupported:
+        return UNSUPPORTED
+    return flag.group if flag.torchrun else OWN
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = UsageParser(
         prog="launcher",
-        description="Start and supervise a distributed PyTorch job (torchrun-compatible).",
-        usage="python -m launcher [options] TARGET [target args...]\n"
-        "       python -m launcher check TARGET    (preflight only)",
+        description="Start and supervise a distributed PyTorch job (torchrun-compatible).\n"
+        "torchrun's flags keep their meaning; their underscore spellings (--nproc_per_node) are accepted too.",
+        usage=usage(),
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the launcher's and torch's version")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for flag in FLAGS:
-        if flag.kind == "switch":
-            parser.add_argument(*flag.names, dest=flag.dest, action="store_true", default=None, help=flag.help)
-        else:
-            parser.add_argument(*flag.names, dest=flag.dest, default=None, help=flag.help)
-    parser.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any job key, e.g. --set data.batch_size=64")
-    parser.add_argument("--dry-run", dest="dry_run", action="store_true", help="print the plan, start nothing")
-    parser.add_argument("--skip-check", dest="skip_check", action="append", default=[], metavar="NAME",
-                        help="skip one preflight check (repeatable), e.g. --skip-check main-guard")
+        _add_flag(groups[_section(flag)], flag)
+    groups[OWN].add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                             help="override any job key, e.g. --set data.batch_size=64")
+    groups[PLAN].add_argument("--dry-run", dest="dry_run", action="store_true", help="print the plan, start nothing")
+    groups[PLAN].add_argument("--skip-check", dest="skip_check", action="append", default=[], metavar="NAME",
+                              help="skip one preflight check (repeatable): " + ", ".join(CHECKS))
     parser.add_argument("training_script", nargs="?", metavar="TARGET",
                         help="script.py, -m module, pkg.module:function, file.py:function or job.yaml")
     parser.add_argument("training_script_args", nargs=argparse.REMAINDER, metavar="...")
@@ -217,7 +310,8 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
             continue
         if flag.unsupported:
             raise UsageError(f"{origin}: {flag.unsupported} is not supported by this launcher yet",
-                             f"remove {origin}; the README lists the differences from torchrun")
+                             f"remove {origin}; " + (f"instead: {flag.instead}" if flag.instead
+                                                     else "the README lists the differences from torchrun"))
         if flag.dest == "module":
             module = True
             continue
