@@ -72,12 +72,39 @@ def render_plan(plan: LaunchPlan) -> str:
         f"  limits        {_limits(plan)}",
     ]
     lines += [f"  note          {note}" for note in plan.notes]
-    for rank in plan.ranks:
+    return "\n".join(lines + _ranks(plan))
+
+
+def _ranks(plan: LaunchPlan) -> list[str]:
+    """What every rank sees, once; then one row per rank with only what differs (its variables, its files)."""
+    files = [(_per_rank(rank.stdout or "console", rank.local_rank), _per_rank(rank.stderr or "console",
+                                                                             rank.local_rank)) for rank in plan.ranks]
+    files_differ = len(set(files)) > 1
+    envs = [{key: _per_rank(value, rank.local_rank) for key, value in rank.env.items()} for rank in plan.ranks]
+    keys = sorted({key for env in envs for key in env})
+    differing = [key for key in keys if any(env.get(key) != envs[0].get(key) for env in envs)]
+    shared = "" if files_differ else f"stdout {files[0][0]}, stderr {files[0][1]}; "
+    lines = [f"  every rank    {shared}environment:"]
+    lines += [f"    {key}={envs[0][key]}" for key in keys if key not in differing]
+    head = [*differing, *(("stdout", "stderr") if files_differ else ())]
+    rows = []
+    for rank, env, (stdout, stderr) in zip(plan.ranks, envs, files, strict=True):
         local = rank.env.get("LOCAL_RANK", str(rank.local_rank))  # as the worker sees it (one task per rank: SLURM's)
-        lines.append(f"  rank {rank.rank if rank.rank is not None else '?'} (local {local})")
-        lines.append(f"    stdout {rank.stdout or 'console'}, stderr {rank.stderr or 'console'}")
-        lines += [f"    {key}={value}" for key, value in sorted(rank.env.items())]
-    return "\n".join(lines)
+        label = f"rank {rank.rank if rank.rank is not None else '?'} (local {local})"
+        rows.append([label, *(env.get(key, "-") for key in differing), *((stdout, stderr) if files_differ else ())])
+    widths = [max(len(row[i]) for row in [["", *head], *rows]) for i in range(len(head) + 1)]
+    lines.append(_row(["per rank".ljust(widths[0] + 2), *head], [widths[0] + 2, *widths[1:]], "  "))
+    lines += [_row(row, widths, "    ") for row in rows]
+    return lines
+
+
+def _per_rank(value: str, local_rank: int) -> str:
+    """A path in a rank's own folder, written for every rank: ``.../attempt_0/<local rank>/stdout.log``."""
+    return value.replace(f"{os.sep}{local_rank}{os.sep}", f"{os.sep}<local rank>{os.sep}")
+
+
+def _row(cells: list[str], widths: list[int], indent: str) -> str:
+    return (indent + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))).rstrip()
 
 
 def _slurm(plan: LaunchPlan) -> list[str]:

@@ -197,6 +197,30 @@ def test_dry_run_text_matches_golden():
     assert render_plan(plan) + "\n" == (GOLDEN / "dry_run.txt").read_text()
 
 
+def test_dry_run_shows_the_common_environment_once_and_a_row_per_rank():
+    plan = _plan(WorldSettings(nprocs=16), logs=LogSettings(dir="/logs"))
+    lines = render_plan(plan).splitlines()
+    start = lines.index("  every rank    stdout /logs/<YYYYmmdd-HHMMSS>-run123/attempt_0/<local rank>/stdout.log, "
+                        "stderr /logs/<YYYYmmdd-HHMMSS>-run123/attempt_0/<local rank>/stderr.log; environment:")
+    table = lines.index("  per rank              LOCAL_RANK  RANK  ROLE_RANK")  # under "rank 15 (local 15)"
+    common = lines[start + 1:table]
+    assert "    WORLD_SIZE=16" in common and len(common) == len(plan.ranks[0].env) - 3
+    assert "    TORCHELASTIC_ERROR_FILE=/logs/<YYYYmmdd-HHMMSS>-run123/attempt_0/<local rank>/error.json" in common
+    assert [line.split() for line in lines[table + 1:]] == [["rank", f"{r}", "(local", f"{r})", f"{r}", f"{r}", f"{r}"]
+                                                          for r in range(16)]
+    columns = [lines[table].index(name) + 1 for name in (" LOCAL_RANK", " RANK ", " ROLE_RANK")]
+    assert all([row[c:].split()[0] for c in columns] == [f"{r}"] * 3 for r, row in enumerate(lines[table + 1:]))
+
+
+def test_dry_run_lists_a_variable_that_only_some_ranks_have_in_the_table():
+    plan = _plan(WorldSettings(nprocs=2))
+    ranks = (plan.ranks[0], dataclasses.replace(plan.ranks[1], env={**plan.ranks[1].env, "EXTRA": "1"}))
+    lines = render_plan(dataclasses.replace(plan, ranks=ranks)).splitlines()
+    assert lines[-3:] == ["  per rank            EXTRA  LOCAL_RANK  RANK  ROLE_RANK",
+                          "    rank 0 (local 0)  -      0           0     0",
+                          "    rank 1 (local 1)  1      1           1     1"]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("train.py", ScriptTarget("/work/train.py", "train.py")),
     ("-m pkg.train", ModuleTarget("pkg.train")),

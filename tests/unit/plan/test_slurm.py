@@ -177,4 +177,4 @@ def test_gpus_bound_per_task_are_noted():
 
 def test_dry_run_names_each_rank_by_the_local_rank_its_worker_sees():
     text = render_plan(_plan(_task(3, 1, 1)))
-    assert "  rank 3 (local 1)" in text  # SLURM_LOCALID, not the index of the task's one process
+    assert "    rank 3 (local 1)" in text  # SLURM_LOCALID, not the index of the task's one process
