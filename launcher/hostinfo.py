@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.network import Route, route_to
+from launcher.network import Resolution, Route, resolve, route_to
 from launcher.platforms import current_platform
 from launcher.rlimits import HostLimits, host_limits
 
@@ -35,12 +35,14 @@ class HostFacts:
     run_id: str  # a fresh id, used when the job does not name one
     cwd: str
     limits: HostLimits = field(default_factory=HostLimits)  # open files, processes: unknown unless read
+    rendezvous: Resolution | None = None  # the rendezvous host's addresses (several nodes); None: not asked
     route: Route | None = None  # how this host reaches the rendezvous host (several nodes); None: not asked, or none
 
 
 def host_facts(environ: Mapping[str, str], rendezvous_host: str | None = None,
                local_addr: str | None = None) -> HostFacts:
-    """This machine's facts, read now; with ``rendezvous_host``, how it reaches that host (``--local-addr``)."""
+    """This machine's facts, read now; with ``rendezvous_host``, its addresses and how this machine reaches it."""
+    rendezvous = resolve(rendezvous_host) if rendezvous_host else None
     return HostFacts(
         usable_cpus=usable_cpus(),
         installed_gpus=installed_gpu_count(),
@@ -50,7 +52,8 @@ def host_facts(environ: Mapping[str, str], rendezvous_host: str | None = None,
         run_id=uuid.uuid4().hex[:12],
         cwd=os.getcwd(),
         limits=host_limits(),
-        route=route_to(rendezvous_host, local_addr) if rendezvous_host else None,
+        rendezvous=rendezvous,
+        route=route_to(rendezvous, local_addr) if rendezvous else None,
     )
 
 

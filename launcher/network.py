@@ -4,14 +4,31 @@ On a machine with several interfaces, gloo and NCCL pick one by themselves, ofte
 not the one the other nodes can reach; the plan names it for them
 (``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME``) from these facts. The address is
 the one the kernel would send from (a UDP ``connect`` sends no packet), or the
-user's ``--local-addr``. Standard library and psutil only: no torch, nothing
-sent on the network. Imports ``socket`` only when asked (multi-node jobs): start-up stays light.
+user's ``--local-addr``. The rendezvous host's name is looked up once, with a
+timeout (``resolve``), so that a name that does not resolve is one line before
+the launch, not a minute of torch's connect retries. Standard library and psutil
+only: no torch, nothing sent on the network but the name look-ups. Imports
+``socket`` only when asked (multi-node jobs): start-up stays light.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+
+from launcher.interruptible import call_interruptibly
+
+RESOLVE_TIMEOUT = 5.0  # seconds: a host name the resolver has not answered for by then is reported, not waited for
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A host name and the addresses it resolves to here."""
+
+    host: str
+    addresses: tuple[str, ...]  # empty: it does not resolve (see ``problem``)
+    problem: str = ""  # why not: the resolver's own words, or that it did not answer in time
+    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,14 +42,22 @@ class Route:
     peer_named_local: bool = False  # elastic sees it so too: loopback, this host's name, or what that resolves to
 
 
-def _resolve(host: str) -> list[str]:
+def resolve(host: str, timeout: float = RESOLVE_TIMEOUT) -> Resolution:
+    """``host``'s addresses (``getaddrinfo``), waited for at most ``timeout`` seconds."""
     import socket
 
     try:
-        found = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    except (OSError, UnicodeError):
-        return []
-    return [str(info[4][0]) for info in found]
+        found = call_interruptibly(lambda: socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM), timeout,
+                                   f"resolve {host}")
+    except TimeoutError:
+        return Resolution(host, (), f"no answer from the resolver within {timeout:g} s", timed_out=True)
+    except (OSError, UnicodeError) as error:
+        return Resolution(host, (), getattr(error, "strerror", None) or str(error))
+    return Resolution(host, tuple(dict.fromkeys(str(info[4][0]) for info in found)))
+
+
+def _resolve(host: str) -> list[str]:
+    return list(resolve(host).addresses)
 
 
 def _interface_addresses() -> dict[str, str]:
@@ -59,11 +84,11 @@ def _source_address(peer: str) -> str | None:
     return None
 
 
-def route_to(host: str, local_addr: str | None = None) -> Route | None:
-    """How this host reaches ``host``: None when the name does not resolve or no route leads there."""
+def route_to(peer: Resolution, local_addr: str | None = None) -> Route | None:
+    """How this host reaches ``peer``: None when its name does not resolve or no route leads there."""
     import ipaddress
 
-    peers = _resolve(host)
+    host, peers = peer.host, list(peer.addresses)
     if not peers:
         return None
     interfaces = _interface_addresses()

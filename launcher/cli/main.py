@@ -79,7 +79,7 @@ def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFl
         print(f"launcher: warning: {warning}", file=sys.stderr)
     facts = host_facts(os.environ, rendezvous_host(job.config), job.config.world.local_addr)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
-    findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks)))
+    findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks), job.origins))
     trace.mark("launcher: prepare end")
     return flags, plan, findings
 

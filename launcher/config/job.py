@@ -9,12 +9,13 @@ Never imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.config.layers import Layer, flag_layer, override_layer, read_yaml_layer
+from launcher.config.layers import Layer, flag_layer, merge_layers, override_layer, read_yaml_layer
 from launcher.config.request import JobRequest
-from launcher.config.validate import build_config
+from launcher.config.validate import config_of
 from launcher.errors import ConfigError, UsageError
 from launcher.schema import JobConfig, WorldSettings
 from launcher.targets import Target, is_yaml, parse_target
@@ -29,6 +30,7 @@ class Job:
     target: Target
     args: tuple[str, ...]
     warnings: tuple[str, ...] = ()  # settings the job asked for that the launch will not use
+    origins: Mapping[str, str] = field(default_factory=dict)  # dotted key → where it was set ("job.yaml:7", a flag)
 
 
 def ignored_settings(world: WorldSettings) -> tuple[str, ...]:
@@ -83,14 +85,16 @@ def load_job(request: JobRequest) -> Job:
     if yaml_layer is not None:
         layers.append(yaml_layer)
     layers += [flag_layer(request.values), override_layer(list(request.overrides))]
-    config = build_config(layers)
+    merged = merge_layers(layers)
+    config = config_of(merged)
     if yaml_layer is not None:
         target = parse_target(str(config.entrypoint))
         args = (*config.args, *request.target_args)
     else:
         target = parse_target(request.target, as_module=request.as_module)
         args = request.target_args
-    return Job(config, target, tuple(args), ignored_settings(config.world))
+    origins = {".".join(key): origin for key, origin in merged.origins.items()}
+    return Job(config, target, tuple(args), ignored_settings(config.world), origins)
 
 
 def _preset_layer(request: JobRequest, yaml_layer: Layer | None) -> Layer | None:

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from launcher.config.layers import Bases, Layer, Origins, merge_layers, where
+from launcher.config.layers import Bases, Layer, Merged, Origins, merge_layers, where
 from launcher.config.slurm_rules import slurm_problem
 from launcher.errors import ConfigError
 from launcher.schema import JobConfig, as_tree, key_of
@@ -23,7 +23,11 @@ from launcher.validation import checked, checkpoint_conflict, show, words
 
 def build_config(layers: list[Layer]) -> JobConfig:
     """Merge layers (later wins) and validate once against the schema."""
-    merged = merge_layers(layers)
+    return config_of(merge_layers(layers))
+
+
+def config_of(merged: Merged) -> JobConfig:
+    """Merged layers, validated once against the schema."""
     config = typing.cast(JobConfig, _build(JobConfig, merged.tree, (), merged.origins, merged.bases))
     conflict = checkpoint_conflict(config.checkpoint)
     if conflict is not None:

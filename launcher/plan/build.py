@@ -421,6 +421,9 @@ def build_plan(
         notes.append(f"the store listens on {rendezvous.master_addr} only")
     if rendezvous.conf.get("is_host") == "true" and "is_host" not in config.world.rdzv_conf:
         notes.append(f"this node hosts the rendezvous store: {rendezvous.host} is one of its addresses")
+    found = facts.rendezvous
+    if found is not None and found.host == rendezvous.host and not found.addresses:
+        notes.append(f"the rendezvous host {found.host} does not resolve on this host ({found.problem})")
     torch_text = torch_note()
     if torch_text is not None:
         notes.append(torch_text)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from launcher.errors import UsageError
 from launcher.hostinfo import GpuVisibility, HostFacts
+from launcher.network import Resolution
 from launcher.plan.model import LaunchPlan
 from launcher.preflight.findings import CHECKS, Finding
-from launcher.preflight.host import check_gpus, check_paths, check_port, check_threads
+from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
 from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
 from launcher.targets import ModuleTarget, ScriptTarget
 
@@ -39,6 +40,9 @@ class StaticInputs:
     module: str | None = None  # ...or as a module ("pkg.train")
     function: str | None = None  # "main" of "pkg.train:main"
     gpus: GpuVisibility = field(default_factory=lambda: GpuVisibility(None, ()))  # what CUDA gives the workers
+    rendezvous: Resolution | None = None  # the rendezvous host's look-up (several nodes)
+    rendezvous_key: str = ""  # the setting that names it: world.rdzv_endpoint or world.master_addr
+    rendezvous_origin: str = ""  # where that was set: "two-node.yaml:7", "--rdzv-endpoint", ...
     master_host: str | None = None
     master_port: int | None = None  # only a port the user gave
     paths: Mapping[str, str] = field(default_factory=dict)  # "data.root" -> "data/train"
@@ -48,8 +52,10 @@ class StaticInputs:
     skip: frozenset[str] = frozenset()  # check names from --skip-check
 
 
-def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset()) -> StaticInputs:
-    """The facts the static checks need, taken from the plan and the host."""
+def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset(),
+                  origins: Mapping[str, str] | None = None) -> StaticInputs:
+    """The facts the static checks need, taken from the plan and the host; ``origins``: where each setting came
+    from (``Job.origins``)."""
     target = plan.target
     script = module = function = None
     if isinstance(target, ScriptTarget):
@@ -62,6 +68,8 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
     world, logs = plan.config.world, plan.config.logs
     user_threads = plan.config.env.get("OMP_NUM_THREADS", facts.environ.get("OMP_NUM_THREADS"))
     paths = {"logs.dir": logs.dir} if logs.dir else {}
+    found = facts.rendezvous if facts.rendezvous and facts.rendezvous.host == plan.rendezvous.host else None
+    key = "world.master_addr" if plan.rendezvous.backend == "static" else "world.rdzv_endpoint"
     return StaticInputs(
         platform=facts.platform,
         start_method=plan.start.method,
@@ -73,6 +81,9 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
         module=module,
         function=function,
         gpus=plan.gpus,
+        rendezvous=found,
+        rendezvous_key=key,
+        rendezvous_origin=(origins or {}).get(key, ""),
         master_host=world.master_addr if world.master_port is not None and world.node_rank == 0 else None,
         master_port=world.master_port if world.node_rank == 0 and plan.rendezvous.backend == "static" else None,
         paths=paths,
@@ -112,6 +123,8 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
                 findings += check(source, inputs.start_method, inputs.platform)
     if "gpus" not in skip:
         findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
+    if "rendezvous" not in skip:
+        findings += check_rendezvous_host(inputs.rendezvous, inputs.rendezvous_key, inputs.rendezvous_origin)
     if "port" not in skip:
         findings.append(check_port(inputs.master_host or "127.0.0.1", inputs.master_port, inputs.platform))
     if "paths" not in skip:

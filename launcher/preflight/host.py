@@ -1,4 +1,4 @@
-"""Checks of host facts the launch relies on: master port, paths, GPUs, threads.
+"""Checks of host facts the launch relies on: rendezvous host, master port, paths, GPUs, threads.
 
 Pure functions of explicit inputs (the port check binds on the given host, never
 connects anywhere). Never imports torch or the user's code.
@@ -13,9 +13,39 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from launcher.config.job import SHIPPED_PRESETS
 from launcher.hints import FIX_PORT
 from launcher.hostinfo import GpuVisibility
+from launcher.network import Resolution
 from launcher.preflight.findings import Finding, ok
+
+_FLAG_OF = {"world.rdzv_endpoint": "--rdzv-endpoint", "world.master_addr": "--master-addr"}
+
+
+def check_rendezvous_host(found: Resolution | None, key: str, origin: str) -> list[Finding]:
+    """The host every node meets at must resolve here: else torch retries its connect for minutes, warning.
+
+    ``key`` is the setting that names the host, ``origin`` where it was set ("two-node.yaml:7", a flag).
+    One node (``found`` None): nothing to look up, no finding.
+    """
+    if found is None:
+        return []
+    if found.addresses:
+        return [ok("rendezvous", f"{key}: {found.host} resolves to {', '.join(found.addresses[:3])}")]
+    path, sep, line = origin.rpartition(":")
+    in_file = bool(sep and line.isdigit())
+    what = f"{key}: {found.host}" if in_file or not origin else found.host
+    message = f"{what} does not resolve on this host: {found.problem}"
+    flag = _FLAG_OF.get(key, key)
+    first = "the first node's host name or address"
+    if not in_file:  # a flag, a PET_* variable, --set, or nothing (a default)
+        fix = f"give {origin or flag} {first}, one that every node resolves"
+    elif Path(path).parent == SHIPPED_PRESETS:
+        fix = (f"{found.host} is a placeholder in the shipped {Path(path).stem} preset: add {flag} with {first}, "
+               f"or copy {Path(path).name} to cluster_configs/ and edit it there")
+    else:
+        fix = f"replace {found.host} in {Path(path).name} line {line} with {first}, or override it with {flag}"
+    return [Finding("rendezvous", "warn" if found.timed_out else "fail", origin, message, fix)]
 
 
 def check_port(host: str, port: int | None, platform: str | None = None) -> Finding:

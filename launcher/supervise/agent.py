@@ -50,12 +50,12 @@ from torch.distributed.elastic.multiprocessing.api import LogsDest, SignalExcept
 
 from launcher import trace
 from launcher.compat import elastic, mp
+from launcher.interruptible import call_interruptibly
 from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.result import LostNode
 from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import came_out_of_a_collective, process_failure
-from launcher.supervise.interruptible import call_interruptibly
 from launcher.supervise.membership import Round, gone, joined, round_of
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group

@@ -44,8 +44,8 @@ from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
 
 from launcher.errors import PreflightError, RendezvousFailed
 from launcher.hints import FIX_PORT
+from launcher.interruptible import call_interruptibly
 from launcher.plan.model import RendezvousPlan
-from launcher.supervise.interruptible import call_interruptibly
 
 BACKEND_NAME = "launcher-static"
 LISTEN_ALL = "listen_all"  # our backend's option: RendezvousPlan.listen_all

@@ -43,6 +43,8 @@ CASES = {
     "rendezvous endpoint without a port number": (
         None, None, ["--nnodes", "1:2", "--rdzv-backend", "c10d", "--rdzv-endpoint", "node0:http", "t.py"],
         "'http' is not a TCP port"),
+    "placeholder rendezvous host of a preset": (None, None, ["--cluster", "two-node", "t.py"],
+                                                "node0 is a placeholder in the shipped two-node preset"),
     "grace period below zero": (None, None, ["--shutdown-timeout", "-1", "t.py"],
                                 "world.shutdown_timeout: must be >= 0"),
     "unguarded spawn": ("unguarded.py",

@@ -221,6 +221,25 @@ def test_dry_run_lists_a_variable_that_only_some_ranks_have_in_the_table():
                           "    rank 1 (local 1)  1      1           1     1"]
 
 
+def test_a_preset_placeholder_host_stops_the_launch_and_the_plan_says_it_does_not_resolve():
+    from launcher.cli.flags import parse_flags
+    from launcher.config.job import load_job
+    from launcher.network import Resolution
+    from launcher.preflight.findings import preflight_error
+
+    job = load_job(parse_flags(["--cluster", "two-node", "--nprocs", "2", "t.py"], {}).job)
+    facts = dataclasses.replace(FACTS, rendezvous=Resolution("node0", (), "Name or service not known"))
+    plan = build_plan(job.config, job.target, job.args, detect({}), facts)
+    assert "  note          the rendezvous host node0 does not resolve on this host (Name or service not known)" in \
+        render_plan(plan).splitlines()
+    error = preflight_error(run_static_checks(static_inputs(plan, facts, frozenset({"target"}), job.origins)))
+    assert error is not None and error.message.startswith("rendezvous: ")
+    assert "two-node.yaml:10: world.rdzv_endpoint: node0 does not resolve" in error.message
+    assert error.hint.startswith("node0 is a placeholder in the shipped two-node preset")
+    skipped = run_static_checks(static_inputs(plan, facts, frozenset({"target", "rendezvous"}), job.origins))
+    assert preflight_error(skipped) is None  # --skip-check rendezvous: the dry run prints the plan with its note
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("train.py", ScriptTarget("/work/train.py", "train.py")),
     ("-m pkg.train", ModuleTarget("pkg.train")),

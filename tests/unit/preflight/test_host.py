@@ -1,4 +1,4 @@
-"""The checks of host facts: master port, paths, GPUs (from ``hostinfo.visible_devices``), threads."""
+"""The checks of host facts: rendezvous host, master port, paths, GPUs (from ``hostinfo.visible_devices``), threads."""
 
 from __future__ import annotations
 
@@ -8,11 +8,41 @@ from pathlib import Path
 
 import pytest
 
+from launcher.config.job import SHIPPED_PRESETS
 from launcher.hints import FIX_PORT
 from launcher.hostinfo import visible_devices
-from launcher.preflight.host import check_gpus, check_paths, check_port, check_threads
+from launcher.network import Resolution
+from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
 
 pytestmark = pytest.mark.timeout(60)
+NODE0 = Resolution("node0", (), "Name or service not known")
+
+
+@pytest.mark.parametrize(("key", "origin", "message", "fix"), [
+    ("world.rdzv_endpoint", f"{SHIPPED_PRESETS}/two-node.yaml:10", "world.rdzv_endpoint: node0 does not resolve",
+     "node0 is a placeholder in the shipped two-node preset: add --rdzv-endpoint with the first node's host name"),
+    ("world.master_addr", "/jobs/train.yaml:4", "world.master_addr: node0 does not resolve",
+     "replace node0 in train.yaml line 4 with the first node's host name or address, or override it with "
+     "--master-addr"),
+    ("world.rdzv_endpoint", "--rdzv-endpoint", "node0 does not resolve on this host: Name or service not known",
+     "give --rdzv-endpoint the first node's host name or address, one that every node resolves"),
+    ("world.master_addr", "PET_MASTER_ADDR", "node0 does not resolve", "give PET_MASTER_ADDR the first node's"),
+])
+def test_a_rendezvous_host_that_does_not_resolve_names_where_it_was_set(key, origin, message, fix) -> None:
+    (finding,) = check_rendezvous_host(NODE0, key, origin)
+    assert (finding.status, finding.where) == ("fail", origin)
+    assert finding.message.startswith(message) and finding.fix.startswith(fix)
+
+
+def test_a_rendezvous_host_that_resolves_or_is_not_asked_passes() -> None:
+    (found,) = check_rendezvous_host(Resolution("10.0.0.1", ("10.0.0.1",)), "world.master_addr", "")
+    assert found.status == "pass" and "10.0.0.1 resolves to 10.0.0.1" in found.message
+    assert check_rendezvous_host(None, "world.rdzv_endpoint", "") == []  # one node: nothing to look up
+
+
+def test_a_resolver_that_did_not_answer_is_a_warning() -> None:
+    slow = Resolution("node0", (), "no answer from the resolver within 5 s", timed_out=True)
+    assert [f.status for f in check_rendezvous_host(slow, "world.rdzv_endpoint", "--rdzv-endpoint")] == ["warn"]
 
 
 def test_port_in_use_fails_and_free_port_passes() -> None:

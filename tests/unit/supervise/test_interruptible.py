@@ -12,8 +12,8 @@ from torch.distributed import DistStoreError  # type: ignore[attr-defined]
 from torch.distributed.elastic.rendezvous import RendezvousConnectionError, RendezvousGracefulExitError
 
 from launcher.errors import RendezvousFailed
+from launcher.interruptible import call_interruptibly
 from launcher.plan.model import RendezvousPlan
-from launcher.supervise.interruptible import call_interruptibly
 from launcher.supervise.rendezvous import guarded, join_timeout
 
 pytestmark = pytest.mark.timeout(30)

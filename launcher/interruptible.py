@@ -9,7 +9,9 @@ thread waits on the thread's end, a wait that a signal handler interrupts: the
 handler's exception (elastic's ``SignalException``) comes out of the wait at
 once. A call that outlives the wait is abandoned: the process is on its way out
 (stopped, or failed for a rendezvous that did not happen), and a daemon thread
-does not keep it alive.
+does not keep it alive. The launcher's look-up of the rendezvous host
+(``network.resolve``) uses it too: a resolver that does not answer must not hold
+a launch up. Standard library only.
 
 Not ``runtime.threads.BackgroundLoop``: this is one call that may never return, not a loop that can be told to stop.
 """
