@@ -63,9 +63,9 @@ EXCLUDED: dict[str, str] = {
     "bash scripts/run-example.sh": SETUP + ", then trains examples/train.yaml as the line with --lr 0.05 here does",
     "bash scripts/run-tests.sh": SETUP + ", then the linters and this whole suite: it is CI",
     "python -m launcher --nnodes 2 --nprocs 4 --rdzv-backend c10d --rdzv-endpoint node0:29400 train.yaml":
-        "several machines (tests/multinode runs this across network namespaces)",
+        "several machines (tests/multinode launches two nodes, c10d and static, in network namespaces)",
     "python -m launcher --nnodes=2 --node-rank=0 --master-addr=node0 --master-port=29500 train.py":
-        "several machines (tests/multinode runs this across network namespaces)",
+        "several machines (tests/multinode launches two nodes, c10d and static, in network namespaces)",
     "cd /home/me/project": "a line of the sbatch script shown as launcher sbatch writes it, not a command",
     "exec srun --ntasks-per-node=1 --gpus-per-node=4 --cpus-per-task=32 /home/me/venv/bin/python -m launcher "
     "--nprocs gpu /home/me/project/train.yaml": "a line of the sbatch script shown, run by SLURM on GPU nodes",
