@@ -1,8 +1,10 @@
 """A small real training job: an MLP learns a synthetic 3-class spiral, with DDP over all ranks.
 
 Run it with ``python -m launcher --nprocs 4 examples/train.yaml``. The job file
-names ``train.py:main``, which the launcher calls as ``main(ctx, **kwargs)`` on
-every rank; ``ctx`` knows the rank, the device and the job's settings. Its
+names ``train.py:main``, which the launcher calls as ``main(ctx, *args, **kwargs)``
+on every rank: ``ctx`` knows the rank, the device and the job's settings, ``kwargs``
+come from the job's ``kwargs:``, and ``args`` from what follows ``--`` on the command
+line (``-- --epochs 5``), parsed here like a script's options. Its
 ``checkpoint:`` section saves every 50 steps; killed and run again (or restarted
 by ``--max-restarts``), the job goes on from its latest checkpoint exactly as if
 it had never stopped.
@@ -10,7 +12,9 @@ it had never stopped.
 
 from __future__ import annotations
 
+import argparse
 import math
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -32,7 +36,17 @@ def spirals(samples_per_class: int = 400, classes: int = 3, seed: int = 0) -> Te
     return TensorDataset(torch.cat(points), torch.cat(labels))
 
 
-def main(ctx, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  # type: ignore[no-untyped-def]
+def options(argv: tuple[str, ...], **defaults: Any) -> argparse.Namespace:
+    """``--epochs 5`` and the like, written after ``--`` on the command line, over the job's kwargs."""
+    parser = argparse.ArgumentParser(prog="examples/train.py:main", description="Options after -- override kwargs:.")
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=type(default), default=default)
+    return parser.parse_args(argv)
+
+
+def main(ctx, *argv: str, epochs: int = 20, lr: float = 0.01, hidden: int = 64) -> float:  # type: ignore[no-untyped-def]
+    opts = options(argv, epochs=epochs, lr=lr, hidden=hidden)
+    epochs, lr, hidden = opts.epochs, opts.lr, opts.hidden
     dataset = spirals(seed=ctx.seed or 0)
     loader = ctx.dataloader(dataset)  # this rank's shard (DistributedSampler), batch_size from data:
     model = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))

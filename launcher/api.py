@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from launcher.calls import CALL_HINT, call_problem
 from launcher.errors import TargetError
 from launcher.result import JobFailed, RunResult
 from launcher.schema import JobConfig, StartMethod
@@ -34,6 +36,17 @@ def function_target(fn: Callable[..., Any]) -> tuple[FunctionTarget, StartMethod
     return FunctionTarget(function=name, module=module), None
 
 
+def _check_call(fn: Callable[..., Any], name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """Raise TargetError, before anything starts, when ``fn`` cannot take these arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # no signature to read (a C function): the call itself will say
+    problem = call_problem(name, signature, args, kwargs)
+    if problem is not None:
+        raise TargetError(problem, CALL_HINT)
+
+
 def launch(
     fn: Callable[..., Any],
     *,
@@ -42,7 +55,8 @@ def launch(
     kwargs: Mapping[str, Any] | None = None,
     config: JobConfig | None = None,
 ) -> RunResult:
-    """Run ``fn(ctx, *args, **kwargs)`` on every rank; raise ``JobFailed`` if a rank fails."""
+    """Run ``fn(ctx, *args, **kwargs)`` on every rank (``fn(*args, **kwargs)`` when its first parameter cannot
+    take the context: ``launcher.calls``); raise ``JobFailed`` if a rank fails."""
     from launcher.clusters import detect
     from launcher.config.validate import check_job
     from launcher.hostinfo import host_facts
@@ -51,6 +65,7 @@ def launch(
 
     config = config or JobConfig()
     target, forced_method = function_target(fn)
+    _check_call(fn, target.describe(), args, kwargs or {})
     world = config.world
     if nprocs is not None:
         world = dataclasses.replace(world, nprocs=nprocs)

@@ -5,7 +5,8 @@ or spawned), after elastic set the rank environment. It applies what torchrun
 would have applied at interpreter start (thread counts, PYTHONPATH,
 unbuffered output), ties the worker's life to its parent, runs a script or
 module as ``__main__`` with torchrun's ``sys.argv``/``sys.path``/``atexit``
-semantics, or calls ``fn(ctx, *args, **kwargs)``. Exceptions propagate to
+semantics, or calls ``fn(ctx, *args, **kwargs)`` (``fn(*args, **kwargs)`` when its
+first parameter cannot take the context: ``launcher.calls``). Exceptions propagate to
 elastic's ``record`` wrapper, which writes TORCHELASTIC_ERROR_FILE: no
 ``@record`` is needed in user code.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import multiprocessing
 import os
 import runpy
@@ -31,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 from launcher import trace
+from launcher.calls import call_problem, takes_context
 from launcher.compat import mp
 from launcher.platforms import signal_when_parent_dies
 from launcher.protocol import (
@@ -189,6 +192,13 @@ def _run_target(payload: WorkerPayload) -> Any:
         runpy.run_module(target.module, run_name="__main__", alter_sys=True)
         return None
     fn = load_function(target)
+    signature = _signature(fn)
+    if signature is not None:
+        problem = call_problem(target.describe(), signature, payload.args, payload.kwargs)
+        if problem is not None:
+            raise SystemExit(problem)  # one line, reported as the rank's message, before the call
+        if not takes_context(signature):
+            return fn(*payload.args, **payload.kwargs)
     from launcher.runtime.context import init
 
     ctx = init()
@@ -198,6 +208,14 @@ def _run_target(payload: WorkerPayload) -> Any:
     # ``close`` at exit: it runs after the report (``run_worker``'s ``mp.run_atexit``).
     ctx.close()
     return result
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    """The function's signature; None for a callable that has none Python can read (a C function)."""
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
 
 
 def run_script_as_main(path: str) -> None:

@@ -38,7 +38,7 @@ class ModuleTarget:
 
 @dataclass(frozen=True)
 class FunctionTarget:
-    """``pkg.module:function`` or ``file.py:function``: called as ``fn(ctx, *args, **kwargs)``."""
+    """``pkg.module:function`` or ``file.py:function``: called as ``fn(ctx, *args, **kwargs)`` (``launcher.calls``)."""
 
     function: str
     module: str | None = None

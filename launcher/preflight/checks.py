@@ -20,6 +20,7 @@ from launcher.errors import UsageError
 from launcher.hostinfo import GpuVisibility, HostFacts
 from launcher.network import Resolution
 from launcher.plan.model import LaunchPlan
+from launcher.preflight.call import check_call
 from launcher.preflight.findings import CHECKS, Finding
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
 from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
@@ -39,6 +40,8 @@ class StaticInputs:
     script: Path | None = None  # the target as a script path, as typed...
     module: str | None = None  # ...or as a module ("pkg.train")
     function: str | None = None  # "main" of "pkg.train:main"
+    args: tuple[str, ...] = ()  # the target's arguments (a function's positional ones)
+    kwargs: Mapping[str, object] = field(default_factory=dict)  # a function's keyword arguments
     gpus: GpuVisibility = field(default_factory=lambda: GpuVisibility(None, ()))  # what CUDA gives the workers
     rendezvous: Resolution | None = None  # the rendezvous host's look-up (several nodes)
     rendezvous_key: str = ""  # the setting that names it: world.rdzv_endpoint or world.master_addr
@@ -80,6 +83,8 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
         script=script,
         module=module,
         function=function,
+        args=plan.target_args,
+        kwargs=plan.config.kwargs,
         gpus=plan.gpus,
         rendezvous=found,
         rendezvous_key=key,
@@ -111,6 +116,8 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
     skip = inputs.skip
     findings: list[Finding] = []
     target, source = check_target(inputs.script, inputs.module, inputs.function, inputs.cwd)
+    if source is not None and inputs.function is not None and target.status == "pass":
+        target = check_call(source, target.where, inputs.function, inputs.args, inputs.kwargs) or target
     if "target" not in skip:
         findings.append(target)
     if source is not None:

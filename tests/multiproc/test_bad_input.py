@@ -25,6 +25,9 @@ CASES = {
     "missing script": (None, None, ["--nprocs", "2", "nope.py"], "nope.py: no such file"),
     "missing module": (None, None, ["-m", "no_such_module_xyz"], "no_such_module_xyz"),
     "missing function": ("funcs.py", "def work(ctx):\n    pass\n", ["funcs.py:wrok"], "did you mean 'work'"),
+    "function arguments that do not fit": (
+        "funcs.py", "def work(ctx, epochs=1):\n    pass\n", ["funcs.py:work", "1", "2"],
+        "funcs.py:1: work(ctx, epochs=1) cannot be called as work(ctx, '1', '2'): too many positional arguments"),
     "nccl without cuda": (None, None, ["--backend", "nccl", "t.py"], "nccl"),
     "conflicting flags": (None, None, ["--standalone", "--nnodes", "2", "t.py"], "--standalone conflicts"),
     "unsupported flag": (None, None, ["--no-python", "t.py"], "--no-python"),
