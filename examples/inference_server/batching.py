@@ -198,6 +198,7 @@ class _Worker:
         batch = self._take_batch(service._queue, service.config)
         if not batch:
             return
+        service._record(len(batch))  # before the results: whoever has one sees its batch counted
         inputs = torch.stack([job.inputs for job in batch]).to(service.device)
         try:
             with torch.inference_mode():
@@ -207,7 +208,6 @@ class _Worker:
             service._results.put((job.job_id, Outcome(None, message)) for job in batch)
         else:
             service._results.put((job.job_id, Outcome(row)) for job, row in zip(batch, outputs.unbind(0), strict=True))
-        service._record(len(batch))
 
     @staticmethod
     def _take_batch(jobs: queue.Queue[Job], config: BatchingConfig) -> list[Job]:
