@@ -199,9 +199,9 @@ class _Worker:
         if not batch:
             return
         service._record(len(batch))  # before the results: whoever has one sees its batch counted
-        inputs = torch.stack([job.inputs for job in batch]).to(service.device)
         try:
             with torch.inference_mode():
+                inputs = torch.stack([job.inputs for job in batch]).to(service.device)
                 outputs = self._model(inputs).cpu()
         except Exception as error:  # the model failed on this batch: its jobs say so, the worker goes on
             message = f"the model failed: {type(error).__name__}: {error}"

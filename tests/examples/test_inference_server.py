@@ -181,6 +181,26 @@ def test_shutdown_runs_the_queued_jobs_within_the_drain_timeout() -> None:
                for o, x in zip(outcomes, inputs, strict=True))
 
 
+class _FailsOnNegative(torch.nn.Module):
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if bool((inputs < 0).any()):
+            raise ValueError("negative input")
+        return inputs * 2
+
+
+def test_a_model_error_fails_its_batch_and_the_worker_goes_on() -> None:
+    service = BatchingService(_FailsOnNegative, torch.device("cpu"), BatchingConfig(workers=1)).start()
+    try:
+        failed = service.predict(-torch.ones(4), timeout=20)
+        assert failed is not None and failed.output is None and not failed.rejected
+        assert failed.error == "the model failed: ValueError: negative input"
+        answered = service.predict(torch.ones(4), timeout=20)
+        assert answered is not None and answered.output is not None and answered.output.tolist() == [2.0] * 4
+        service.check()  # the worker did not die of it
+    finally:
+        service.stop()
+
+
 def test_the_inline_baseline_answers_the_same_api() -> None:
     server = InferenceServer(SPEC, torch.device("cpu"), ServerConfig(port=0, mode="inline")).start()
     try:
