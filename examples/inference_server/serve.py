@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from batching import BatchingConfig, BatchingService
@@ -34,10 +34,10 @@ def options(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--torch-threads", type=_at_least(1), help="torch.set_num_threads (default: torch's)")
     p.add_argument("--workers", type=_at_least(1), default=batching.workers)
     p.add_argument("--max-batch-size", type=_at_least(1), default=batching.max_batch_size)
-    p.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms)
+    p.add_argument("--max-wait-ms", type=_seconds, default=batching.max_wait_ms)
     p.add_argument("--queue-size", type=_at_least(1), default=batching.queue_size)
     p.add_argument("--max-results", type=_at_least(1), default=batching.max_results)
-    p.add_argument("--drain-timeout", type=float, default=ServerConfig.drain_timeout)
+    p.add_argument("--drain-timeout", type=_seconds, default=ServerConfig.drain_timeout)
     p.add_argument("--input-size", type=_at_least(1), default=spec.input_size)
     p.add_argument("--hidden", type=_at_least(1), default=spec.hidden)
     p.add_argument("--layers", type=_at_least(1), default=spec.layers)
@@ -45,14 +45,21 @@ def options(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _at_least(minimum: int) -> type[int]:
+def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
         return value
 
-    return parse  # type: ignore[return-value]
+    return parse
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
 
 
 def pick_device(requested: str, local_rank: int) -> torch.device:
@@ -75,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for name in ("SIGTERM", "SIGINT"):
         signal.signal(getattr(signal, name), lambda _number, _frame: stop.set())
-    server = InferenceServer(spec, pick_device(args.device, local_rank), config).start()
+    try:
+        server = InferenceServer(spec, pick_device(args.device, local_rank), config).start()
+    except OSError as error:  # the port: in use, or not ours to bind
+        print(f"serve.py: cannot serve on {args.host}:{config.port}: {error.strerror} (choose another --port)",
+              file=sys.stderr)
+        return 2
     port = server.port
     print(f"rank {local_rank} serving on http://{args.host}:{port} ({args.mode}, device "
           f"{server.service.device}, torch threads {torch.get_num_threads()})", flush=True)
