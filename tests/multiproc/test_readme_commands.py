@@ -58,6 +58,8 @@ RUN: dict[str, Expect] = {
         Expect(("4242",), (("submitted.sh", "--set data.batch_size=64 -- --extra-arg"),)),
 }
 
+SERVER = "a server that runs until stopped: tests/examples/test_inference_server.py starts it so and SIGTERMs it"
+SERVER_REQUEST = "a request to that running server: tests/examples/test_inference_server.py sends each one"
 SETUP = "sets up .venv (scripts/setup.sh, which CI runs through scripts/run-tests.sh)"
 EXCLUDED: dict[str, str] = {
     "bash scripts/run-example.sh": SETUP + ", then trains examples/train.yaml as the line with --lr 0.05 here does",
@@ -73,6 +75,12 @@ EXCLUDED: dict[str, str] = {
     ".venv/bin/python -m benchmarks.run_all --quick": "the benchmarks: minutes even with --quick",
     ".venv/bin/python -m benchmarks.launch_overhead": "the benchmarks: minutes, against torchrun",
     ".venv/bin/python -m benchmarks.run_all --launcher-path /path/to/checkout": "the benchmarks, on another checkout",
+    "python examples/inference_server/serve.py --port 8000": SERVER,
+    "python -m launcher --nprocs 2 examples/inference_server/serve.py --port 8000": SERVER,
+    "curl -s -X POST localhost:8000/jobs -d {\"input\": $(python -c 'print([0.1] * 256)')}": SERVER_REQUEST,
+    "curl -s -X POST localhost:8000/predict -d {\"input\": $(python -c 'print([0.1] * 256)')}": SERVER_REQUEST,
+    "curl -s localhost:8000/health": SERVER_REQUEST,
+    "curl -s localhost:8000/result/<id>?wait=2.0": SERVER_REQUEST,
 }
 
 
