@@ -66,6 +66,23 @@ class LostNode:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Why the launcher restarts the workers. ``number`` counts restarts from 1 and is the new attempt's
+    ``TORCHELASTIC_RESTART_COUNT`` and its folder ``attempt_<number>`` (the first attempt is ``attempt_0``)."""
+
+    number: int
+    max_restarts: int
+    failures: tuple[RankFailure, ...] = ()  # the failed attempt's ranks, classified as in a RunResult
+    lost_nodes: tuple[LostNode, ...] = ()
+    hung_rank: int | None = None  # the rank the hang watchdog found holding up the job
+
+    @property
+    def counted(self) -> bool:
+        """False for a re-form that admits a node waiting to join: elastic counts no restart for it."""
+        return bool(self.failures or self.lost_nodes)
+
+
+@dataclass(frozen=True)
 class Hang:
     """The rank that held up a job that made no progress for longer than the hang timeout."""
 

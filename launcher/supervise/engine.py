@@ -28,12 +28,13 @@ from launcher import trace
 from launcher.errors import HostLimitError
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
-from launcher.result import Hang, LostNode, OutputClosed, RunResult
+from launcher.result import Hang, LostNode, OutputClosed, Restart, RunResult
 from launcher.rlimits import open_files_raised
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import came_out_of_a_collective, describe_exit, process_failure, rank_failures
+from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.restart_line import restart_line
 from launcher.supervise.save_stop import SaveAndStop
 
 # Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
@@ -171,7 +172,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
-        on_restart=lambda attempt, failures, lost: _report_restart(plan, attempt, failures, lost),
+        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None),
         on_reform=_report_reform,
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
@@ -212,13 +213,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     failed = dict(outcome.failures)
     if missing:  # elastic's own monitoring reports the first failed rank its poll found: add every rank that raised
         failed.update(_ranks_that_raised(agent.get_worker_group().workers, logs.error_files, failed))
-    failures = rank_failures(
-        failed,
-        stopped={rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in failed.items()},
-        exit_times={rank: t for rank, f in failed.items() if (t := agent.exit_times.get((restarts, f.local_rank)))},
-        last_lines={rank: lines(f.local_rank) for rank, f in failed.items()},
-        stop_began=agent.stop_times.get(restarts),
-    )
+    failures = agent.rank_failures(restarts, failed, {rank: lines(f.local_rank) for rank, f in failed.items()})
     hang = None
     if agent.hang_report is not None and plan.hang is not None:
         report = agent.hang_report
@@ -252,23 +247,11 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
     return found
 
 
-def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure],
-                    lost: tuple[LostNode, ...]) -> None:
-    """The restart line: what failed (a node that left, else the ranks), or the nodes waiting to join."""
-    causes = ", ".join(f"rank {rank} ({describe_exit(f)})" for rank, f in sorted(failures.items())) or "a failure"
-    if lost:
-        line = f"{'; '.join(node.describe() for node in lost)}; restarting the workers with the nodes left"
-    elif not failures:  # elastic saw a node waiting to join while the ranks ran: a re-form, no restart counted
-        line = "a node is waiting to join: restarting the workers to admit it (not counted as a restart)"
-    elif all(came_out_of_a_collective(f) for f in failures.values()):
-        line = (f"{causes} failed in a collective: a peer is gone (a rank of another node failed, or the node "
-                "is gone); restarting the workers")
-    else:
-        line = f"{causes} failed; restarting the workers"
-    if failures or lost:
-        line += f" (attempt {attempt + 1} of {plan.config.world.max_restarts + 1})"
+def _report_restart(restart: Restart, log_dir: str | None) -> None:
+    """The restart line (``restart_line.py``); the new attempt's folder when the user keeps the logs."""
+    attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
     with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {line}", file=sys.stderr, flush=True)
+        print(f"launcher: {restart_line(restart, attempt_dir)}", file=sys.stderr, flush=True)
 
 
 def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:
