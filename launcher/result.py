@@ -121,6 +121,8 @@ class RunResult:
     output_closed: OutputClosed | None = None  # the console's reader went away: exit 141, unless a rank failed
     stopped_after_checkpoint: int | None = None  # the step every rank saved before stopping, as asked
     lost_nodes: tuple[LostNode, ...] = ()  # nodes that left while the last attempt ran: the job's end
+    world_size: int = 0  # ranks of the last attempt, every node's; 0: no attempt started
+    nodes: int = 0  # nodes of the last attempt
 
     @property
     def ok(self) -> bool:

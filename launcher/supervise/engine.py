@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from launcher import trace
 from launcher.errors import HostLimitError
@@ -42,7 +42,7 @@ from launcher.supervise.save_stop import SaveAndStop
 FORKSERVER_RANKS_WITH_ELASTIC_QUEUES = 125
 
 if TYPE_CHECKING:
-    from torch.distributed.elastic.agent.server.api import Worker
+    from torch.distributed.elastic.agent.server.api import Worker, WorkerGroup
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
     from launcher.supervise.agent import WorkerWatcher
@@ -137,9 +137,9 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     world = plan.config.world
     missing = elastic.probe()
     if missing:
-        print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic ({', '.join(missing)}): "
-              "elastic's own monitoring is used (failures are seen at the next poll, stopped after elastic's grace "
-              "period; no hang watchdog)", file=sys.stderr, flush=True)
+        print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic: {', '.join(missing)}; "
+              "elastic's own monitoring is used: failures are seen at the next poll and stopped after elastic's grace "
+              "period, and there is no hang watchdog", file=sys.stderr, flush=True)
         if plan.start.method == "forkserver" and plan.nprocs > FORKSERVER_RANKS_WITH_ELASTIC_QUEUES:
             raise HostLimitError(
                 f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
@@ -197,15 +197,17 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         if strays is not None:
             strays.close()
     restarts = world.max_restarts - agent.remaining_restarts
+    ran = _world_of(agent.get_worker_group())
     if interrupted is not None:
-        return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir, **ran)
     if closed is not None and outcome is None:  # stopped for it; run_agent says so of a job that ended anyway
-        return RunResult(output_closed=OutputClosed(closed, stopped_job=True), restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(output_closed=OutputClosed(closed, stopped_job=True), restarts=restarts, log_dir=plan.log_dir,
+                         **ran)
     if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
         raise RuntimeError("elastic's agent returned no outcome")
     if not outcome.is_failed():
         return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir,
-                         stopped_after_checkpoint=stopped)
+                         stopped_after_checkpoint=stopped, **ran)
 
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()
@@ -220,7 +222,20 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank),
                     report.stack, report.waiting)
     return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir,
-                     lost_nodes=agent.lost_nodes)
+                     lost_nodes=agent.lost_nodes, **ran)
+
+
+class _World(TypedDict):
+    world_size: int
+    nodes: int
+
+
+def _world_of(group: WorkerGroup) -> _World:
+    """How many ranks and nodes the last attempt had, as ``RunResult`` fields; zeros before a rendezvous."""
+    world_size = group.workers[0].world_size if group.workers else -1
+    if world_size < 0 or group.group_world_size is None:
+        return _World(world_size=0, nodes=0)
+    return _World(world_size=world_size, nodes=group.group_world_size)
 
 
 def _strays(plan: LaunchPlan) -> Strays | None:
