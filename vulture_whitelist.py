@@ -35,6 +35,12 @@ _.check_worker_number_rationality  # DataLoader hook (runtime/data/loader.py)
 _.persistent_id  # pickle.Pickler hook (runtime/data/pickling.py)
 _._make_log_dir  # DefaultLogsSpecs hook (supervise/agent.py)
 rdzv_run_id  # ...and that hook's parameter, named by elastic's signature
+_.maxstring  # reprlib.Repr's limits, read by reprlib (cli/end_of_run.py; Python 3.10's Repr takes no arguments)
+_.maxother
+_.maxlist
+_.maxtuple
+_.maxdict
+_.maxset
 
 # Imported for their side effect: loaded once in the forkserver, shared by every fork (supervise/preload.py).
 launcher

@@ -76,7 +76,7 @@ def root_cause_named(mode: str, text: str) -> bool:
 
 def root_rank(text: str) -> int | None:
     """The rank the summary names as the root cause."""
-    found = re.search(r"launcher: job failed: rank (\d+)", text)
+    found = re.search(r"launcher: job failed at [\d:.]+: rank (\d+)", text)
     if found is None:
         root = text.find("Root Cause")
         found = re.search(r"rank\s*:\s*(\d+)", text[root:]) if root >= 0 else None

@@ -55,7 +55,14 @@ class LauncherError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return with_hint(self.message, self.hint)
+
+
+def with_hint(message: str, hint: str) -> str:
+    """``message (hint)``; a hint with parentheses of its own comes after a semicolon: parentheses never nest."""
+    if not hint:
+        return message
+    return f"{message}; {hint}" if "(" in hint else f"{message} ({hint})"
 
 
 class UsageError(LauncherError):

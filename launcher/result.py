@@ -66,6 +66,23 @@ class LostNode:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Why the launcher restarts the workers. ``number`` counts restarts from 1 and is the new attempt's
+    ``TORCHELASTIC_RESTART_COUNT`` and its folder ``attempt_<number>`` (the first attempt is ``attempt_0``)."""
+
+    number: int
+    max_restarts: int
+    failures: tuple[RankFailure, ...] = ()  # the failed attempt's ranks, classified as in a RunResult
+    lost_nodes: tuple[LostNode, ...] = ()
+    hung_rank: int | None = None  # the rank the hang watchdog found holding up the job
+
+    @property
+    def counted(self) -> bool:
+        """False for a re-form that admits a node waiting to join: elastic counts no restart for it."""
+        return bool(self.failures or self.lost_nodes)
+
+
+@dataclass(frozen=True)
 class Hang:
     """The rank that held up a job that made no progress for longer than the hang timeout."""
 
@@ -104,6 +121,8 @@ class RunResult:
     output_closed: OutputClosed | None = None  # the console's reader went away: exit 141, unless a rank failed
     stopped_after_checkpoint: int | None = None  # the step every rank saved before stopping, as asked
     lost_nodes: tuple[LostNode, ...] = ()  # nodes that left while the last attempt ran: the job's end
+    world_size: int = 0  # ranks of the last attempt, every node's; 0: no attempt started
+    nodes: int = 0  # nodes of the last attempt
 
     @property
     def ok(self) -> bool:

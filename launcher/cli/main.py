@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from launcher import trace
-from launcher.errors import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError
+from launcher.errors import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError, with_hint
 
 if TYPE_CHECKING:
     from launcher.cli.flags import ParsedFlags
@@ -153,7 +153,7 @@ def _launch(args: list[str]) -> int:
     for finding in findings:
         if finding.status == "warn":
             where = f"{finding.where}: " if finding.where else ""
-            print(f"launcher: warning: {where}{finding.message} (fix: {finding.fix})", file=sys.stderr)
+            print(f"launcher: warning: {where}{with_hint(finding.message, f'fix: {finding.fix}')}", file=sys.stderr)
     if flags.dry_run:
         from launcher.plan.render import render_plan
 
@@ -171,7 +171,7 @@ def _launch(args: list[str]) -> int:
     finally:
         helpers.stop()
     try:
-        report(result, sys.stderr)
+        report(result, sys.stderr, plan.output.shows_as_is)
         if result.stopped_after_checkpoint is not None and plan.stop.requeue_under_slurm:
             requeued = requeue_job(os.environ)  # the checkpoint is complete: every worker is done
             if requeued is not None:

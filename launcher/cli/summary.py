@@ -1,5 +1,6 @@
-"""The run's summary on stderr: on success only where the logs are; on failure the root cause first, then the
-consequences; first of all, if the console's reader went away (``| head``), one line that says so.
+"""The run's summary on stderr: on failure the root cause first, then the consequences; first of all, if the
+console's reader went away (``| head``), one line that says so; last, for every run, the end of the run
+(``end_of_run.py``).
 
 Never imports torch.
 """
@@ -7,52 +8,60 @@ Never imports torch.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from launcher.cli.end_of_run import end_of_run
+from launcher.cli.script_usage import script_usage_hint
 from launcher.hints import known_error_hints
-from launcher.result import Hang, RunResult
+from launcher.result import Hang, RankFailure, RunResult
 
 
-def report(result: RunResult, out: TextIO) -> None:
-    """The run's summary: on success only where the logs are; on failure the root cause first, then the consequences."""
+def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = lambda local_rank: False) -> None:
+    """The run's summary. ``shown_as_is(local_rank)``: whether that rank's output reached this console byte for
+    byte (the only rank shown, unprefixed); its traceback and last lines are then not repeated."""
+    lines = []
     if result.interrupted_by is not None:
-        print(f"launcher: stopped by {result.interrupted_by}; every worker was stopped", file=out, flush=True)
-        return
-    if result.output_closed is not None:
-        print(f"launcher: {result.output_closed.describe()}", file=out, flush=True)
-    root = result.root_cause
-    for node in result.lost_nodes:  # before the ranks of this node, which lost their peers with it
-        print(f"launcher: job failed: {node.describe()}", file=out, flush=True)
-    if root is None:
-        if result.stopped_after_checkpoint is not None:
-            print(f"launcher: stopped after the checkpoint of step {result.stopped_after_checkpoint}, as asked "
-                  f"(exit {result.exit_code}): run the job again to go on from it", file=out, flush=True)
-        if result.log_dir:  # a folder made for this run: say which
-            print(f"launcher: per-rank logs in {result.log_dir}", file=out, flush=True)
-        return
+        lines.append(f"launcher: stopped by {result.interrupted_by}; every worker was stopped")
+    elif result.output_closed is not None:
+        lines.append(f"launcher: {result.output_closed.describe()}")
+    root = result.root_cause if result.interrupted_by is None else None
+    if result.interrupted_by is None:  # before the ranks of this node, which lost their peers with it
+        lines += [f"launcher: job failed: {node.describe()}" for node in result.lost_nodes]
+    if root is None and result.stopped_after_checkpoint is not None:
+        lines.append(f"launcher: stopped after the checkpoint of step {result.stopped_after_checkpoint}, as asked: "
+                     "run the job again to go on from it")
+    if root is not None:
+        lines += _failure_lines(result, root, shown_as_is(root.local_rank))
+    lines += end_of_run(result)
+    print("\n".join(lines), file=out, flush=True)
+
+
+def _failure_lines(result: RunResult, root: RankFailure, shown_above: bool) -> list[str]:
+    """The root cause, its traceback and last output unless the console showed them as they were, a fix when one is
+    known, then the other ranks."""
     lines = []
     if result.hang is not None:
         lines += _hang_lines(result.hang)
     else:
-        lines.append(f"launcher: job failed: {root.describe()} at {_clock(root.timestamp)}")
-    if root.traceback:
-        lines += [f"launcher: root cause traceback (rank {root.rank}):", root.traceback.rstrip()]
+        above = "; its output is above" if shown_above and root.last_lines else ""
+        lines.append(f"launcher: job failed at {_clock(root.timestamp)}: {root.describe()}{above}")
+    if root.traceback and not shown_above:
+        lines += [f"launcher: root cause traceback of rank {root.rank}:", root.traceback.rstrip()]
     # Shown already: the traceback, and the message of a ``sys.exit("message")`` (Python printed it too).
     traceback_lines = {line.strip() for line in (root.traceback or root.message or "").splitlines()}
     output = [line for line in _excerpt(root.last_lines) if line.strip() not in traceback_lines]
-    if output and result.hang is None:
+    if output and result.hang is None and not shown_above:
         lines.append(f"launcher: last output of rank {root.rank}:")
         lines += [f"[rank{root.rank}]: {line}" for line in output[-10:]]
-    hint = known_error_hints("\n".join([root.message or "", root.traceback or "", *root.last_lines]))
+    text = "\n".join([root.message or "", root.traceback or "", *root.last_lines])
+    hint = known_error_hints(text) or script_usage_hint(root.exitcode, root.last_lines)
     if hint:
         lines.append(f"launcher: fix: {hint}")
     # After a hang every rank was stopped, the one named included: list them all.
     lines += [f"launcher: then: {other.describe()}" for other in result.failures
               if other is not root or result.hang is not None]
-    if result.log_dir:
-        lines.append(f"launcher: per-rank logs in {result.log_dir}")
-    print("\n".join(lines), file=out, flush=True)
+    return lines
 
 
 def _hang_lines(hang: Hang) -> list[str]:

@@ -98,6 +98,11 @@ class OutputPlan:
         shown = self.nprocs if self.console_ranks is None else len(self.console_ranks)
         return shown > 1 or self.prefix_template is not None
 
+    def shows_as_is(self, local_rank: int) -> bool:
+        """Whether the rank's stderr reaches the console byte for byte: shown, and the only rank shown, unprefixed."""
+        shown = self.console_ranks is None or local_rank in self.console_ranks
+        return shown and not self.prefixed and (local_rank, "stderr") not in self.hidden
+
     def template_prefix(self, local_rank: int, rank: int) -> str | None:
         """The template's prefix for a rank, substituted as torchrun does; None without a template.
 

@@ -39,7 +39,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,9 +53,9 @@ from launcher.compat import elastic, mp
 from launcher.interruptible import call_interruptibly
 from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
-from launcher.result import LostNode
+from launcher.result import LostNode, RankFailure, Restart
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import came_out_of_a_collective, process_failure
+from launcher.supervise.failures import process_failure, rank_failures
 from launcher.supervise.membership import Round, gone, joined, round_of
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
@@ -138,7 +138,7 @@ class LauncherAgent(LocalElasticAgent):
     def __init__(self, *, grace_period: float, wait_interval: float, logs: RunLogsSpecs,
                  router: OutputRouter | None, watcher: WorkerWatcher, hang: HangPlan | None,
                  output: OutputPlan | None,
-                 on_restart: Callable[[int, dict[int, ProcessFailure], tuple[LostNode, ...]], None],
+                 on_restart: Callable[[Restart], None],
                  on_reform: Callable[[Round, tuple[LostNode, ...], tuple[str, ...]], None] | None = None,
                  own_monitoring: bool = True,
                  strays: Strays | None = None, save_stop: SaveAndStop | None = None,
@@ -416,17 +416,29 @@ class LauncherAgent(LocalElasticAgent):
             self._remaining_restarts += 1
             raise ConsoleClosed(self._router.closed_console,
                                 RunResult(state=WorkerState.FAILED, failures=self._last_failures))
+        max_restarts = worker_group.spec.max_restarts
         if worker_group.state == WorkerState.HEALTHY:  # elastic saw nodes waiting to join: no restart is counted
-            self._on_restart(self.attempt(), {}, ())
+            self._on_restart(Restart(self.attempt(), max_restarts))
             super()._restart_workers(worker_group)
             return
         attempt = self.attempt() - 1  # elastic counted this restart already: the attempt that failed
-        # Not those the launcher stopped, nor those that left a collective because a peer was gone (on a busy
-        # host such a rank may exit on its own before the launcher stops it).
-        causes = {rank: failure for rank, failure in self._last_failures.items()
-                  if (attempt, failure.local_rank) not in self.stopped_ranks and not came_out_of_a_collective(failure)}
-        self._on_restart(attempt + 1, causes or self._last_failures, self.lost_nodes)
+        failures = self.rank_failures(attempt, self._last_failures, {})
+        hung = self.hang_report.rank if self.hang_report is not None else None
+        self._on_restart(Restart(attempt + 1, max_restarts, failures, self.lost_nodes, hung))
         super()._restart_workers(worker_group)
+
+    def rank_failures(self, attempt: int, failures: Mapping[int, ProcessFailure],
+                      last_lines: Mapping[int, tuple[str, ...]]) -> tuple[RankFailure, ...]:
+        """An attempt's failed ranks, told apart: failed on their own, lost a peer, or stopped by the launcher."""
+        return rank_failures(
+            failures,
+            stopped={rank: (attempt, f.local_rank) in self.stopped_ranks for rank, f in failures.items()},
+            exit_times={rank: t for rank, f in failures.items()
+                        if (t := self.exit_times.get((attempt, f.local_rank)))},
+            last_lines=last_lines,
+            stop_began=self.stop_times.get(attempt),
+        )
+
 
 def _stderr_on_console(output: OutputPlan, local_rank: int) -> bool:
     """Whether the rank's stderr is shown on the console (``--local-ranks-filter``, ``--redirects``)."""

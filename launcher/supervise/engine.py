@@ -22,18 +22,19 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from launcher import trace
 from launcher.errors import HostLimitError
 from launcher.plan.model import LaunchPlan
 from launcher.protocol import WorkerPayload
-from launcher.result import Hang, LostNode, OutputClosed, RunResult
+from launcher.result import Hang, LostNode, OutputClosed, Restart, RunResult
 from launcher.rlimits import open_files_raised
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import came_out_of_a_collective, describe_exit, process_failure, rank_failures
+from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.restart_line import restart_line
 from launcher.supervise.save_stop import SaveAndStop
 
 # Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
@@ -41,7 +42,7 @@ from launcher.supervise.save_stop import SaveAndStop
 FORKSERVER_RANKS_WITH_ELASTIC_QUEUES = 125
 
 if TYPE_CHECKING:
-    from torch.distributed.elastic.agent.server.api import Worker
+    from torch.distributed.elastic.agent.server.api import Worker, WorkerGroup
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
     from launcher.supervise.agent import WorkerWatcher
@@ -136,9 +137,9 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     world = plan.config.world
     missing = elastic.probe()
     if missing:
-        print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic ({', '.join(missing)}): "
-              "elastic's own monitoring is used (failures are seen at the next poll, stopped after elastic's grace "
-              "period; no hang watchdog)", file=sys.stderr, flush=True)
+        print(f"launcher: warning: this torch lacks what the launcher's agent reads of elastic: {', '.join(missing)}; "
+              "elastic's own monitoring is used: failures are seen at the next poll and stopped after elastic's grace "
+              "period, and there is no hang watchdog", file=sys.stderr, flush=True)
         if plan.start.method == "forkserver" and plan.nprocs > FORKSERVER_RANKS_WITH_ELASTIC_QUEUES:
             raise HostLimitError(
                 f"world.nprocs: {plan.nprocs} local processes: with this torch, elastic sends every worker two fds "
@@ -171,7 +172,7 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
-        on_restart=lambda attempt, failures, lost: _report_restart(plan, attempt, failures, lost),
+        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None),
         on_reform=_report_reform,
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
@@ -196,15 +197,17 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         if strays is not None:
             strays.close()
     restarts = world.max_restarts - agent.remaining_restarts
+    ran = _world_of(agent.get_worker_group())
     if interrupted is not None:
-        return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(interrupted_by=interrupted, restarts=restarts, log_dir=plan.log_dir, **ran)
     if closed is not None and outcome is None:  # stopped for it; run_agent says so of a job that ended anyway
-        return RunResult(output_closed=OutputClosed(closed, stopped_job=True), restarts=restarts, log_dir=plan.log_dir)
+        return RunResult(output_closed=OutputClosed(closed, stopped_job=True), restarts=restarts, log_dir=plan.log_dir,
+                         **ran)
     if outcome is None:  # pragma: no cover - elastic returns an outcome or raises
         raise RuntimeError("elastic's agent returned no outcome")
     if not outcome.is_failed():
         return RunResult(return_values=dict(outcome.return_values), restarts=restarts, log_dir=plan.log_dir,
-                         stopped_after_checkpoint=stopped)
+                         stopped_after_checkpoint=stopped, **ran)
 
     def lines(local_rank: int) -> tuple[str, ...]:
         return router.last_lines(local_rank) if router is not None else ()
@@ -212,20 +215,27 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
     failed = dict(outcome.failures)
     if missing:  # elastic's own monitoring reports the first failed rank its poll found: add every rank that raised
         failed.update(_ranks_that_raised(agent.get_worker_group().workers, logs.error_files, failed))
-    failures = rank_failures(
-        failed,
-        stopped={rank: (restarts, f.local_rank) in agent.stopped_ranks for rank, f in failed.items()},
-        exit_times={rank: t for rank, f in failed.items() if (t := agent.exit_times.get((restarts, f.local_rank)))},
-        last_lines={rank: lines(f.local_rank) for rank, f in failed.items()},
-        stop_began=agent.stop_times.get(restarts),
-    )
+    failures = agent.rank_failures(restarts, failed, {rank: lines(f.local_rank) for rank, f in failed.items()})
     hang = None
     if agent.hang_report is not None and plan.hang is not None:
         report = agent.hang_report
         hang = Hang(report.rank, report.local_rank, report.idle, plan.hang.timeout, lines(report.local_rank),
                     report.stack, report.waiting)
     return RunResult(failures=failures, hang=hang, restarts=restarts, log_dir=plan.log_dir,
-                     lost_nodes=agent.lost_nodes)
+                     lost_nodes=agent.lost_nodes, **ran)
+
+
+class _World(TypedDict):
+    world_size: int
+    nodes: int
+
+
+def _world_of(group: WorkerGroup) -> _World:
+    """How many ranks and nodes the last attempt had, as ``RunResult`` fields; zeros before a rendezvous."""
+    world_size = group.workers[0].world_size if group.workers else -1
+    if world_size < 0 or group.group_world_size is None:
+        return _World(world_size=0, nodes=0)
+    return _World(world_size=world_size, nodes=group.group_world_size)
 
 
 def _strays(plan: LaunchPlan) -> Strays | None:
@@ -252,23 +262,11 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
     return found
 
 
-def _report_restart(plan: LaunchPlan, attempt: int, failures: Mapping[int, ProcessFailure],
-                    lost: tuple[LostNode, ...]) -> None:
-    """The restart line: what failed (a node that left, else the ranks), or the nodes waiting to join."""
-    causes = ", ".join(f"rank {rank} ({describe_exit(f)})" for rank, f in sorted(failures.items())) or "a failure"
-    if lost:
-        line = f"{'; '.join(node.describe() for node in lost)}; restarting the workers with the nodes left"
-    elif not failures:  # elastic saw a node waiting to join while the ranks ran: a re-form, no restart counted
-        line = "a node is waiting to join: restarting the workers to admit it (not counted as a restart)"
-    elif all(came_out_of_a_collective(f) for f in failures.values()):
-        line = (f"{causes} failed in a collective: a peer is gone (a rank of another node failed, or the node "
-                "is gone); restarting the workers")
-    else:
-        line = f"{causes} failed; restarting the workers"
-    if failures or lost:
-        line += f" (attempt {attempt + 1} of {plan.config.world.max_restarts + 1})"
+def _report_restart(restart: Restart, log_dir: str | None) -> None:
+    """The restart line (``restart_line.py``); the new attempt's folder when the user keeps the logs."""
+    attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
     with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {line}", file=sys.stderr, flush=True)
+        print(f"launcher: {restart_line(restart, attempt_dir)}", file=sys.stderr, flush=True)
 
 
 def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:

@@ -9,7 +9,6 @@ its own. Imports torch only for types.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -80,11 +79,6 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
     )
 
 
-def came_out_of_a_collective(failure: ProcessFailure) -> bool:
-    """Whether the rank's exception was raised inside torch.distributed: a peer gone, seen from its side."""
-    return raised_in_collective(read_error_file(failure.error_file_data).traceback or "")
-
-
 def process_failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:
     """Elastic's record of a failed worker; an unreadable error file (a user's own, a torn one) is ignored."""
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -93,11 +87,3 @@ def process_failure(local_rank: int, pid: int, exitcode: int, error_file: str) -
         return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file=error_file)
     except (ValueError, OSError):
         return ProcessFailure(local_rank=local_rank, pid=pid, exitcode=exitcode, error_file="")
-
-
-def describe_exit(failure: ProcessFailure) -> str:
-    """``exit code 3`` or ``killed by SIGKILL``: how a worker ended, for the restart line."""
-    if failure.exitcode is not None and failure.exitcode < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-failure.exitcode).name}"
-    return f"exit code {failure.exitcode}"

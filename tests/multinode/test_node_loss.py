@@ -76,10 +76,10 @@ def test_a_node_joins_late_then_is_killed_and_the_job_ends_on_the_other_from_its
     assert first.returncode == 0, err[-3000:]
     assert second.returncode == -9
 
-    for line in ("a node is waiting to join: restarting the workers to admit it (not counted as a restart)",
+    for line in ("a node is waiting to join: restarting the workers to admit it, not counted as a restart",
                  f"the job re-formed with node {other.address} new: 4 rank(s) on 2 node(s)",
                  f"node {other.address} (ranks 2, 3) left the rendezvous; restarting the workers with the nodes "
-                 "left (attempt 2 of 2)",
+                 "left: restart 1 of 1",
                  f"the job re-formed without node {other.address} (ranks 2, 3): 2 rank(s) on 1 node(s)"):
         assert f"launcher: {line}\n" in err, f"{line!r} not in:\n{err[-3000:]}"
     starts = set(re.findall(r"attempt (\d) world (\d) starts at step (\d+)", out))

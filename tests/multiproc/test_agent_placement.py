@@ -10,6 +10,7 @@ wrapper script; the workers run as they always do.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,4 +58,5 @@ def test_a_job_runs_with_the_agent_in_the_launcher(tmp_path: Path, run_env: dict
 def test_a_failing_rank_is_reported_with_the_agent_in_the_launcher(tmp_path: Path, run_env: dict[str, str]) -> None:
     ran = _run(["--nprocs", "2", "faults.py", "raise", str(tmp_path)], run_env)
     assert ran.returncode == 1, ran.stderr
-    assert "launcher: job failed: rank 1" in ran.stderr and "root cause traceback (rank 1)" in ran.stderr
+    assert re.search(r"launcher: job failed at [\d:.]+: rank 1 ", ran.stderr), ran.stderr
+    assert "root cause traceback of rank 1:" in ran.stderr, ran.stderr

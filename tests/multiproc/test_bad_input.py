@@ -69,7 +69,7 @@ CASES = {
     "checkpoint every_steps without a dir": ("job.yaml", "entrypoint: t.py\ncheckpoint:\n  every_steps: 100\n", [],
                                              "job.yaml:3: checkpoint.every_steps: is set but checkpoint.dir is not"),
     "directory as the target": ("app/notes.txt", b"not a script\n", ["app"],
-                                "app: is a directory, with no __main__.py to run (name the script in it"),
+                                "app: is a directory, with no __main__.py to run; name the script in it"),
     # more than any host holds: kernel.pid_max is at most 2**22 (and the open files would be 5 per rank)
     "more local processes than the host allows": (None, None, ["--nprocs", "10000000", "t.py"],
                                                   "world.nprocs: 10000000 local processes"),

@@ -59,7 +59,8 @@ def test_a_job_killed_after_a_checkpoint_resumes_bitwise(launcher, tmp_path, npr
     killed = launcher([_job(tmp_path / "killed", nprocs, kill_at, kill_rank)], cwd=tmp_path, timeout=240)
     where = f"(killed rank {kill_rank} at step >= {kill_at})"
     assert killed.returncode == 0, f"{where}\n{killed.stderr[-3000:]}"
-    assert "killed by SIGKILL) failed; restarting the workers" in killed.stderr, where
+    assert f"rank {kill_rank} failed (killed by SIGKILL)" in killed.stderr, where
+    assert "; restarting the workers: restart 1 of " in killed.stderr, where
 
     (resumed_at,) = set(re.findall(r"attempt 1 starts at step (\d+)", killed.stdout))
     assert int(resumed_at) >= EVERY and int(resumed_at) % EVERY == 0, where  # from a checkpoint, not from scratch

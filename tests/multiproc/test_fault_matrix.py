@@ -87,7 +87,9 @@ def _crash_dump_shown(ended: Ended) -> None:
 
 def _exit_code_and_log_folder(ended: Ended) -> None:
     (run,) = (ended.out / "logs").iterdir()
-    assert ended.stderr.endswith(f"launcher: per-rank logs in {run}\n"), ended.stderr
+    end = ended.stderr.splitlines()[-1]  # the end of the run: how many ranks, how long, the exit code, the logs
+    assert re.fullmatch(rf"launcher: 2 ranks failed after [\d.]+ s, exit code 3; logs in {re.escape(str(run))}",
+                        end), end
     assert (ended.out / "atexit1").read_text() == "ran"  # sys.exit runs atexit, as under python
 
 
@@ -109,7 +111,9 @@ def _killed_after_the_grace_period(ended: Ended) -> None:
     assert "then: rank 0 (local 0 on " in ended.stderr and "stopped by the launcher (SIGKILL)" in ended.stderr
     # From rank 1's raise (the summary's clock time) to the launcher's exit: the grace period of 1 s, and not
     # a fixed 30 s as torchrun waits here. Counted from the raise, so that a slow start on a busy host is not.
-    waited = _seconds_since(_summary(ended.stderr).partition("\n")[0].rpartition(" at ")[2], ended.finished)
+    clock = re.match(r"launcher: job failed at ([\d:.]+): ", _summary(ended.stderr))
+    assert clock is not None, ended.stderr
+    waited = _seconds_since(clock[1], ended.finished)
     assert waited < 10, waited
 
 
@@ -140,9 +144,14 @@ def _cleaned_up_in_the_grace_period(ended: Ended) -> None:
 
 def _succeeded_after_one_restart(ended: Ended) -> None:
     restarts = [line for line in ended.stderr.splitlines() if "restarting the workers" in line]
-    # Rank 1 alone: not rank 0, stopped by the launcher or out of its barrier on its own as rank 1 went away.
-    assert restarts == ["launcher: rank 1 (exit code 1) failed; restarting the workers (attempt 2 of 2)"], restarts
+    (run,) = (ended.out / "logs").iterdir()
+    # Rank 1 alone failed: rank 0 was stopped by the launcher, or (a busy host) left its barrier as rank 1 went away.
+    assert len(restarts) == 1 and restarts[0].startswith("launcher: rank 1 failed (exit code 1), rank 0 "), restarts
+    assert restarts[0].endswith(f"; restarting the workers: restart 1 of 1, logs in {run / 'attempt_1'}"), restarts
     assert ended.stdout.count("attempt 1 done, sum 1") == 2, ended.stdout
+    end = ended.stderr.splitlines()[-1]  # the success says that it came after a restart, and where each attempt is
+    assert re.fullmatch(rf"launcher: 2 ranks finished in [\d.]+ s after 1 restart; logs in {re.escape(str(run))} "
+                        r"\(attempt_0 to attempt_1\)", end), end
 
 
 def _last_attempts_error(ended: Ended) -> None:
@@ -213,9 +222,9 @@ FAULTS = (
 
 # -- reading the summary --------------------------------------------------------------------------------------
 
-SUMMARY_STARTS = ("launcher: job failed: ", "launcher: job stopped: ", "launcher: stopped by ", "launcher: error: ",
+SUMMARY_STARTS = ("launcher: job failed", "launcher: job stopped: ", "launcher: stopped by ", "launcher: error: ",
                   "launcher: stdout was closed ", "launcher: stderr was closed ")
-_RANK_LINE = re.compile(r"launcher: job (?:failed|stopped): rank (\d+) \(local \d+[^)]*\) (.*?)(?: at [\d:.]+)?")
+_RANK_LINE = re.compile(r"launcher: job (?:failed at [\d:.]+|stopped): rank (\d+) \(local \d+[^)]*\) (.*?)")
 
 
 def _summary(stderr: str) -> str:

@@ -3,6 +3,7 @@ silently."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_a_log_dir_used_twice_keeps_both_runs(tmp_path, launcher):
     assert run_one.name.endswith("-exp1") and run_two.name.startswith(run_one.name[:9])  # same day
     assert {path.relative_to(logs): path.read_bytes() for path in run_one.rglob("*") if path.is_file()} == kept
     for ran, run in ((first, run_one), (second, run_two)):
-        assert ran.stderr.endswith(f"launcher: per-rank logs in {run}\n")
+        assert re.fullmatch(rf"launcher: 2 ranks finished in [\d.]+ s; logs in {re.escape(str(run))}",
+                            ran.stderr.splitlines()[-1]), ran.stderr
         assert "out line one from 1" in (run / "attempt_0" / "1" / "stdout.log").read_text()
 
 

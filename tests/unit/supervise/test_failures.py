@@ -9,7 +9,7 @@ import pytest
 
 from launcher.protocol import RaisedError, write_error_file
 from launcher.result import RunResult
-from launcher.supervise.failures import came_out_of_a_collective, process_failure, rank_failures
+from launcher.supervise.failures import process_failure, rank_failures
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -116,9 +116,12 @@ def test_errors_out_of_collectives_alone_name_the_earliest(tmp_path: Path) -> No
 
 
 def test_an_error_out_of_a_collective_is_told_from_the_ranks_own(tmp_path: Path) -> None:
-    """What the restart line leaves out, as the summary does: a rank that left a collective as a peer went."""
+    """What the restart line tells apart, as the summary does: a rank that left a collective as a peer went."""
     gloo = tmp_path / "gloo.json"
     write_error_file(str(gloo), RaisedError("RuntimeError: Connection closed by peer", GLOO_TRACEBACK, 1.0))
-    assert came_out_of_a_collective(process_failure(0, 100, 1, str(gloo)))
-    assert not came_out_of_a_collective(process_failure(1, 101, 1, _raised(tmp_path, "own.json", 1.0)))
-    assert not came_out_of_a_collective(process_failure(1, 101, -signal.SIGSEGV, ""))  # no error file
+    errors = {0: process_failure(0, 100, 1, str(gloo)),
+              1: process_failure(1, 101, 1, _raised(tmp_path, "own.json", 1.0)),
+              2: process_failure(2, 102, -signal.SIGSEGV, "")}  # no error file
+    failures = rank_failures(errors, stopped=dict.fromkeys(errors, False), exit_times={}, last_lines={},
+                             stop_began=None)
+    assert {f.rank: f.peer_gone for f in failures} == {0: True, 1: False, 2: False}

@@ -57,3 +57,20 @@ def test_a_console_whose_reader_left_gets_nothing_more_and_the_log_goes_on(tmp_p
         router.close()
         console.close()  # its fd is /dev/null now: what it still holds is dropped, nothing raises
     assert (tmp_path / "stdout.log").read_bytes() == b"first\nsecond\n"
+
+
+@pytest.mark.parametrize(("nprocs", "console_ranks", "hidden", "template", "as_is"), [
+    (1, None, frozenset(), None, True),  # one rank: its bytes pass through
+    (4, frozenset({2}), frozenset(), None, True),  # --local-ranks-filter 2: only rank 2 is shown, unprefixed
+    (4, None, frozenset(), None, False),  # several ranks: prefixed lines
+    (1, None, frozenset({(0, "stderr")}), None, False),  # its stderr redirected away from the console
+    (1, None, frozenset(), "[${rank}]: ", False),  # a prefix template prefixes one rank too
+])
+def test_which_ranks_output_reaches_the_console_as_it_was(nprocs: int, console_ranks: frozenset[int] | None,
+                                                          hidden: frozenset[tuple[int, str]], template: str | None,
+                                                          as_is: bool) -> None:
+    """What the failure summary need not repeat (cli/summary.py)."""
+    plan = OutputPlan(console_ranks=console_ranks, hidden=hidden, write_files=False, nprocs=nprocs,
+                      prefix_template=template, role="default")
+    rank = next(iter(console_ranks)) if console_ranks else 0
+    assert plan.shows_as_is(rank) is as_is
