@@ -22,6 +22,7 @@ _.unscale_
 _.get_scale
 _.is_enabled
 new_scale  # NoOpScaler.update: GradScaler.update's parameter name
+map_in_threads  # launcher.runtime.data.preprocess: per-sample CPU work in threads (docs/preprocessing.md)
 CachedDataset  # launcher.runtime.cache.CachedDataset and its statistics
 _.stats
 _.reset_stats

@@ -7,7 +7,7 @@ processes, and CUDA called from functions that run in helper threads.
 - ``thread-cuda``: ``torch.cuda.*`` (but the queries ``is_available``/``device_count``/``is_initialized``),
   ``.cuda()`` or a ``"cuda"`` device argument in the body of a function handed to a thread:
   ``pool.submit(fn)``/``pool.map(fn, ...)`` on a name bound to a ``ThreadPoolExecutor``/``ThreadPool``,
-  ``Thread(target=fn)``, or the runtime's ``map_in_threads(fn, ...)``/``ThreadPoolMap(fn)``. A helper
+  ``Thread(target=fn)``, or the runtime's ``map_in_threads(fn, ...)``. A helper
   thread does not share the training thread's current device and stream, and in a DataLoader worker it
   touches CUDA in a forked child.
 
@@ -31,7 +31,7 @@ FIX_THREAD_CUDA = ("keep helper threads to CPU work (decode, augment, numpy) and
 
 _THREAD_POOLS = {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.thread.ThreadPoolExecutor",
                  "multiprocessing.pool.ThreadPool", "multiprocessing.dummy.Pool"}
-_THREAD_MAPPERS = {"launcher.runtime.data.preprocess.map_in_threads", "launcher.runtime.data.preprocess.ThreadPoolMap"}
+_THREAD_MAPPER = "launcher.runtime.data.preprocess.map_in_threads"
 _POOL_METHODS = {"submit", "map", "imap", "imap_unordered", "apply_async", "map_async", "starmap"}
 _CUDA_QUERIES = {"is_available", "device_count", "is_initialized"}
 
@@ -115,7 +115,7 @@ def _submitted(node: ast.Call, aliases: dict[str, str], pools: set[str]) -> ast.
     name = _dotted(node.func, aliases) or ""
     if name == "threading.Thread":
         return next((k.value for k in node.keywords if k.arg == "target"), None)
-    if name in _THREAD_MAPPERS or (isinstance(node.func, ast.Attribute) and node.func.attr in _POOL_METHODS
+    if name == _THREAD_MAPPER or (isinstance(node.func, ast.Attribute) and node.func.attr in _POOL_METHODS
                                    and isinstance(node.func.value, ast.Name) and node.func.value.id in pools):
         return node.args[0] if node.args else None
     return None
