@@ -4,6 +4,7 @@ checkpoint. float16 with a real GradScaler on CUDA is in tests/gpu/test_amp_cuda
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -139,14 +140,21 @@ def test_a_grad_scalers_state_round_trips_through_a_checkpoint(tmp_path):
     assert fresh.state_dict() == saved and fresh.get_scale() == 512.0
 
 
-def test_the_no_op_scalers_state_round_trips_and_takes_a_real_scalers(tmp_path):
+def test_no_op_and_real_scalers_resume_from_each_others_checkpoints(tmp_path, caplog):
     ctx = _context(AmpSettings(enabled=True, dtype="bfloat16"))
     ckpt = _checkpointer(tmp_path)
     ckpt.save(1, scaler=ctx.grad_scaler())
-    ckpt.save(2, scaler=torch.amp.GradScaler("cpu"))
+    ckpt.save(2, scaler=torch.amp.GradScaler("cpu", init_scale=256.0))
     ckpt.close()
-    for step in (1, 2):  # a job saved with loss scaling resumes without it
-        restored = Checkpointer(CheckpointSettings(dir=str(tmp_path), resume=str(tmp_path / f"step-00000000{step}")),
-                                rank=0, world_size=1, state=dict, load_state=lambda _state: None
-                                ).restore(scaler=NoOpScaler())
+
+    def restore(step: int, scaler: object) -> None:
+        folder = tmp_path / f"step-{step:09d}"
+        restored = Checkpointer(CheckpointSettings(dir=str(tmp_path), resume=str(folder)), rank=0, world_size=1,
+                                state=dict, load_state=lambda _state: None).restore(scaler=scaler)
         assert restored is not None and restored.step == step
+
+    restore(2, NoOpScaler())  # saved with loss scaling (float16 on GPUs), resumed without (on a CPU)
+    real = torch.amp.GradScaler("cpu", init_scale=8.0)
+    with caplog.at_level(logging.INFO, logger="launcher.runtime"):
+        restore(1, real)  # saved without loss scaling, resumed with: the scaler starts afresh
+    assert real.get_scale() == 8.0 and "scaler starts from its initial scale" in caplog.text
