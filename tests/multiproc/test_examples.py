@@ -19,6 +19,7 @@ NOT_RUN = {"slurm": "sbatch scripts: they need a SLURM cluster (tests/unit/slurm
 EXPECTED = {  # what the output shows when the command did its job (else: exit code 0 is all)
     "python -m launcher examples/ddp/train.yaml": ("no AMP", "replicas identical: True"),
     "python -m launcher examples/ddp/train.yaml --set amp.enabled=true": ("AMP bfloat16", "replicas identical: True"),
+    "python -m launcher --nprocs 2 --seed 0 examples/preprocess/train.py:main": ("accuracy on rank 0's shard: 1.00",),
 }
 
 
