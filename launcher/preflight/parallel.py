@@ -19,6 +19,7 @@ and pool names are tracked file-wide, not per scope. Never imports torch or the 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ _THREAD_POOLS = {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.th
 _THREAD_MAPPER = "launcher.runtime.data.preprocess.map_in_threads"
 _POOL_METHODS = {"submit", "map", "imap", "imap_unordered", "apply_async", "map_async", "starmap"}
 _CUDA_QUERIES = {"is_available", "device_count", "is_initialized"}
+_CUDA_DEVICE = re.compile(r"cuda(:\d+)?")  # "cuda", "cuda:1" as a device argument
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ def data_parallel_lines(tree: ast.AST) -> list[int]:
                   and (_dotted(node.func, aliases) or "").split(".")[-1] == "DataParallel")
 
 
+def _is_cuda_device(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(_CUDA_DEVICE.fullmatch(node.value))
+
+
 def _cuda_uses(function: ast.AST, aliases: dict[str, str]) -> list[tuple[int, str]]:
     uses = []
     for node in ast.walk(function):
@@ -88,8 +94,8 @@ def _cuda_uses(function: ast.AST, aliases: dict[str, str]) -> list[tuple[int, st
             uses.append((node.lineno, name))
         elif isinstance(node.func, ast.Attribute) and node.func.attr == "cuda":
             uses.append((node.lineno, ".cuda()"))
-        elif any(isinstance(value, ast.Constant) and str(value.value).startswith("cuda")
-                 for value in [*node.args, *(k.value for k in node.keywords if k.arg == "device")]):
+        elif any(_is_cuda_device(value) for value in [*node.args, *(k.value for k in node.keywords
+                                                                     if k.arg == "device")]):
             uses.append((node.lineno, "a 'cuda' device"))
     return sorted(uses)
 

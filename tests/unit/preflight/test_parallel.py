@@ -102,6 +102,10 @@ def test_cuda_in_functions_handed_to_threads_is_found(source, expected):
         pool.map(query, range(3)); pool.submit(decode, 1)
     with ProcessPoolExecutor() as procs:
         procs.map(on_gpu, range(3))
+    def logs(i):
+        print("cuda is not used here", i)
+    with ThreadPoolExecutor() as pool:
+        pool.submit(logs, 1)
     batch = on_gpu(0)
     other.submit(on_gpu, 1)
     """,
