@@ -17,6 +17,12 @@ _.maybe_save  # ctx.checkpointer(): the checkpointer's save when due, and how lo
 _.last_timing
 _.blocked
 _.held_at_step
+_.scale  # ctx.grad_scaler()'s NoOpScaler: torch.amp.GradScaler's methods, called by the user's loop
+_.unscale_
+_.get_scale
+_.is_enabled
+new_scale  # NoOpScaler.update: GradScaler.update's parameter name
+map_in_threads  # launcher.runtime.data.preprocess: per-sample CPU work in threads (docs/preprocessing.md)
 CachedDataset  # launcher.runtime.cache.CachedDataset and its statistics
 _.stats
 _.reset_stats

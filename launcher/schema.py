@@ -116,6 +116,16 @@ class CheckpointSettings:
 
 
 @dataclass(frozen=True)
+class AmpSettings:
+    """Mixed precision: what ``ctx.autocast()`` and ``ctx.grad_scaler()`` do (the loop is the same either way)."""
+
+    enabled: bool = False  # false: autocast is a null context and the scaler a no-op
+    # bfloat16 needs no loss scaling; float16 gets a GradScaler on CUDA, and runs as bfloat16 on the CPU
+    # (one warning line): CPU float16 kernels are slow or missing and its gradients would need scaling.
+    dtype: Literal["float16", "bfloat16"] = "bfloat16"
+
+
+@dataclass(frozen=True)
 class SlurmSettings:
     """The sbatch script of ``launcher sbatch`` (resources, setup, preemption) and requeue after a save and stop."""
 
@@ -159,4 +169,5 @@ class JobConfig:
     data: DataSettings = field(default_factory=DataSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    amp: AmpSettings = field(default_factory=AmpSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)

@@ -23,6 +23,7 @@ from launcher.plan.model import LaunchPlan
 from launcher.preflight.call import check_call
 from launcher.preflight.findings import CHECKS, Finding
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
+from launcher.preflight.parallel import check_parallel
 from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
 from launcher.targets import ModuleTarget, ScriptTarget
 
@@ -128,6 +129,7 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
         ):
             if name not in skip:
                 findings += check(source, inputs.start_method, inputs.platform)
+        findings += check_parallel(source, inputs.nprocs, skip)  # data-parallel, thread-cuda: warnings only
     if "gpus" not in skip:
         findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
     if "rendezvous" not in skip:

@@ -11,7 +11,8 @@ from typing import Literal
 
 from launcher.errors import PreflightError
 
-CHECKS = ("target", "main-guard", "pickle", "cuda-fork", "gpus", "rendezvous", "port", "paths", "threads")
+CHECKS = ("target", "main-guard", "pickle", "cuda-fork", "data-parallel", "thread-cuda", "gpus", "rendezvous",
+          "port", "paths", "threads")
 Status = Literal["pass", "warn", "fail"]
 
 

@@ -26,6 +26,7 @@ from launcher.runtime.seeding import seed_everything
 from launcher.schema import JobConfig
 
 if TYPE_CHECKING:
+    from launcher.runtime.amp import Amp, Scaler
     from launcher.runtime.checkpoint.checkpointer import Checkpointer
     from launcher.runtime.data.pipeline import DataPipeline
 
@@ -88,6 +89,7 @@ class Context:
         self._closed = False
         self._pipeline: DataPipeline | None = None
         self._checkpointer: Checkpointer | None = None
+        self._amp: Amp | None = None
 
     rank = property(lambda self: self._world.rank)
     local_rank = property(lambda self: self._world.local_rank)
@@ -136,6 +138,26 @@ class Context:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.data.load_state_dict(state["data"])
+
+    # -- mixed precision (launcher.runtime.amp) ----------------------------------
+
+    @property
+    def amp(self) -> Amp:
+        """The job's ``amp:`` settings on this rank's device."""
+        if self._amp is None:
+            from launcher.runtime.amp import Amp
+
+            self._amp = Amp(self.config.amp, self.device, rank=self.rank)
+        return self._amp
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """``torch.autocast(device, amp.dtype)`` when ``amp.enabled``, a null context otherwise."""
+        return self.amp.autocast()
+
+    def grad_scaler(self) -> Scaler:
+        """The job's loss scaler: a GradScaler for float16 on CUDA, else a no-op with the same methods.
+        Pass it to the checkpointer's ``save``/``maybe_save``/``restore`` as ``scaler=``."""
+        return self.amp.grad_scaler()
 
     # -- checkpoints (launcher.runtime.checkpoint) -------------------------------
 

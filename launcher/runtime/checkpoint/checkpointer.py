@@ -313,6 +313,11 @@ class Checkpointer:
 
     def _load_into(self, target: Any, name: str, shared: dict[str, Any], path: str) -> None:
         state = shared.get(name)
+        if name == "scaler" and state == {}:  # saved without loss scaling (a no-op or disabled scaler)
+            if self.rank == 0:
+                get_logger().info("checkpoint: the saved grad scaler had no state (no loss scaling then): "
+                                  "this job's scaler starts from its initial scale")
+            return
         if state is None:
             raise CheckpointError(f"{path}: holds no {name} state (none was passed to save())",
                                   f"restore without {name}=, or save it with the checkpoint")
