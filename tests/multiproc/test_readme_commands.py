@@ -1,4 +1,4 @@
-"""Every command of the README and docs/ runs as written, or is excluded here with the reason.
+"""Every command of the README, docs/ and examples/*/README.md runs as written, or is excluded with the reason.
 
 The commands are the lines of the documents' fenced ``bash`` blocks. Each is either in ``RUN`` (run
 in a scratch folder holding the files the README names: ``tests/samples/readme/`` and a copy of
@@ -56,7 +56,20 @@ RUN: dict[str, Expect] = {
         Expect(("4242",), (("submitted.sh", "#SBATCH --gpus-per-node=4"),)),
     "python -m launcher sbatch train.yaml --submit --set data.batch_size=64 -- --extra-arg":
         Expect(("4242",), (("submitted.sh", "--set data.batch_size=64 -- --extra-arg"),)),
+    "python -m launcher examples/ddp/train.yaml": Expect(("no AMP", "replicas identical: True")),
+    "python -m launcher examples/ddp/train.yaml --set amp.enabled=true":
+        Expect(("AMP bfloat16", "replicas identical: True")),
+    "python -m launcher examples/ddp/train.yaml --set amp.enabled=true --set amp.dtype=float16":
+        Expect(("float16 runs as bfloat16 on the CPU", "replicas identical: True")),
+    "python -m launcher --nprocs 2 --seed 0 examples/preprocess/train.py:main":
+        Expect(("accuracy on rank 0's shard: 1.00",)),
+    "python -m launcher check --nprocs 2 tests/samples/parallel/data_parallel_threads.py":
+        Expect(("data-parallel  WARN", "thread-cuda", "0 failed")),
 }
+# Example folders without a command to run here, and why (every other folder of examples/ has a README.md
+# with at least one command in RUN or EXCLUDED).
+EXAMPLES_NOT_RUN = {"slurm": "sbatch scripts: they need a SLURM cluster (tests/unit/slurm renders its job)",
+                    "runs": "what runs of the examples leave (checkpoints, logs), not an example"}
 
 SERVER = "a server that runs until stopped: tests/examples/test_inference_server.py starts it so and SIGTERMs it"
 SERVER_REQUEST = "a request to that running server: tests/examples/test_inference_server.py sends each one"
@@ -75,6 +88,7 @@ EXCLUDED: dict[str, str] = {
     ".venv/bin/python -m benchmarks.run_all --quick": "the benchmarks: minutes even with --quick",
     ".venv/bin/python -m benchmarks.launch_overhead": "the benchmarks: minutes, against torchrun",
     ".venv/bin/python -m benchmarks.run_all --launcher-path /path/to/checkout": "the benchmarks, on another checkout",
+    "python -m benchmarks.preprocess_pool --quick": "the benchmarks: minutes, run on their own (docs/benchmarks.md)",
     "python examples/inference_server/serve.py --port 8000": SERVER,
     "python -m launcher --nprocs 2 examples/inference_server/serve.py --port 8000": SERVER,
     "curl -s -X POST localhost:8000/jobs -d {\"input\": $(python -c 'print([0.1] * 256)')}": SERVER_REQUEST,
@@ -84,25 +98,33 @@ EXCLUDED: dict[str, str] = {
 }
 
 
+def commands_of(document: Path) -> list[str]:
+    """The commands of a document's ``bash`` blocks (comments dropped, ``\\`` lines joined)."""
+    found: list[str] = []
+    in_bash, pending = False, ""
+    for line in document.read_text().splitlines():
+        if line.startswith("```"):
+            in_bash = line.strip() == "```bash"
+            continue
+        if not in_bash:
+            continue
+        pending += line
+        if line.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        words = shlex.split(pending, comments=True)
+        pending = ""
+        if words:
+            found.append(" ".join(words))
+    return found
+
+
 def documented_commands() -> dict[str, str]:
-    """Each command of the documents' ``bash`` blocks (comments dropped, ``\\`` lines joined) -> its document."""
+    """Each command of the documents -> the first document that holds it."""
     found: dict[str, str] = {}
     for document in DOCUMENTS:
-        in_bash, pending = False, ""
-        for line in document.read_text().splitlines():
-            if line.startswith("```"):
-                in_bash = line.strip() == "```bash"
-                continue
-            if not in_bash:
-                continue
-            pending += line
-            if line.endswith("\\"):
-                pending = pending[:-1] + " "
-                continue
-            words = shlex.split(pending, comments=True)
-            pending = ""
-            if words:
-                found.setdefault(" ".join(words), document.relative_to(REPO).as_posix())
+        for command in commands_of(document):
+            found.setdefault(command, document.relative_to(REPO).as_posix())
     return found
 
 
@@ -115,11 +137,21 @@ def test_every_documented_command_is_run_or_excluded_with_a_reason() -> None:
     assert not stale, f"no document holds these any more: {stale}"
 
 
+def test_every_example_folder_has_a_readme_with_a_command() -> None:
+    for folder in sorted(p for p in (REPO / "examples").iterdir() if p.is_dir() and p.name != "__pycache__"):
+        if folder.name in EXAMPLES_NOT_RUN:
+            continue
+        readme = folder / "README.md"
+        assert readme.is_file(), f"examples/{folder.name}: add a README.md with its command"
+        assert commands_of(readme), f"examples/{folder.name}/README.md: no command in a bash block"
+
+
 @pytest.mark.parametrize("command", sorted(RUN))
 def test_documented_command_runs(command: str, tmp_path: Path, launcher) -> None:  # type: ignore[no-untyped-def]
     shutil.copytree(PLACEHOLDERS, tmp_path, dirs_exist_ok=True)
     # without what a run of the example in the checkout left (its checkpoints would be resumed)
     shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    shutil.copytree(REPO / "tests" / "samples" / "parallel", tmp_path / "tests" / "samples" / "parallel")
     words = shlex.split(command)
     prefix = ["python", "-m", "launcher"]
     assert words[:3] == prefix or words[0] == "launcher", f"{command}: only the launcher's commands run here"
