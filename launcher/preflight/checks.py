@@ -19,7 +19,7 @@ from pathlib import Path
 from launcher.errors import UsageError
 from launcher.hostinfo import GpuVisibility, HostFacts
 from launcher.plan.model import LaunchPlan
-from launcher.preflight.findings import CHECKS, Finding
+from launcher.preflight.findings import CHECKS, Finding, with_way_out
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_threads
 from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
 from launcher.targets import ModuleTarget, ScriptTarget
@@ -121,4 +121,4 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
                                     "there is no log dir", "add --log-dir DIR to keep it, or use --tee"))
     if "threads" not in skip:
         findings.append(check_threads(inputs.omp_num_threads, inputs.nprocs, inputs.usable_cpus))
-    return findings
+    return [with_way_out(f) for f in findings]

@@ -37,7 +37,8 @@ def test_runner_reports_three_mistakes_and_stops_the_launch() -> None:
     assert sorted(f.check for f in failures(findings)) == ["main-guard", "pickle", "pickle"]
     error = preflight_error(findings)
     assert isinstance(error, PreflightError) and error.exit_code == 2
-    assert "three_mistakes.py:25" in error.message and error.hint == FIX_MAIN_GUARD
+    assert "three_mistakes.py:25" in error.message
+    assert error.hint == f"{FIX_MAIN_GUARD}; or --skip-check main-guard"
 
 
 def test_skipped_checks_are_not_run() -> None:
@@ -59,7 +60,9 @@ def test_render_table_shows_status_place_and_fix() -> None:
     assert lines[0].split() == ["check", "status", "where", "finding"]
     row = next(line for line in lines if line.startswith("main-guard"))
     assert "FAIL" in row and "three_mistakes.py:25" in row
-    assert any(line.strip() == f"fix: {FIX_MAIN_GUARD}" for line in lines)
+    assert any(line.strip() == f"fix: {FIX_MAIN_GUARD}; or --skip-check main-guard" for line in lines)
+    fixes = [line.strip() for line in lines if line.strip().startswith("fix:")]
+    assert len(fixes) == 3 and all(fix.endswith(("--skip-check main-guard", "--skip-check pickle")) for fix in fixes)
     assert lines[-1] == "3 failed, 0 warning(s), 6 passed"
 
 
