@@ -12,12 +12,15 @@ import difflib
 import importlib.machinery
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.hints import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE
 from launcher.platforms import default_mp_start_method, start_method_pickles
-from launcher.preflight import scan
+from launcher.preflight import facts
 from launcher.preflight.findings import Finding, Status, ok
+from launcher.preflight.project import ProjectFile, project_files
+from launcher.preflight.scan import scan_file
 
 
 def _display(path: Path) -> str:
@@ -29,55 +32,82 @@ def _display(path: Path) -> str:
     return str(path)
 
 
-_SCANNED: dict[tuple[str, int, int, str], scan.Scan] = {}
+_SCANNED: dict[tuple[str, int, int, str], facts.Scan] = {}
 
 
-def _scanned(path: Path) -> scan.Scan:
+def _scanned(path: Path) -> facts.Scan:
     """The file's scan, cached by path, mtime and size (several checks read one file)."""
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path))
     if key not in _SCANNED:
-        _SCANNED[key] = scan.scan_file(path, key[3])
+        _SCANNED[key] = scan_file(path, key[3])
     return _SCANNED[key]
 
 
-def _resolve(method: str, chosen: str, found: scan.Scan, platform: str) -> str:
-    if method == scan.DEFAULT:
-        return found.user_start_method or default_mp_start_method(platform)
-    if method == scan.LAUNCHER:
-        return chosen
-    return method
+def _project(source_path: Path) -> list[ProjectFile]:
+    """The target and the project files it imports, each scanned once."""
+    return project_files(source_path, Path.cwd(), _scanned)
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """Which start method each process start will really use."""
+
+    chosen: str  # the launcher's chosen method for its workers
+    user_method: str | None  # a literal set_start_method in the project
+    platform: str
+    default_method: str | None  # the platform default, replaced (``launcher check --as spawn``)
+
+    def resolve(self, method: str) -> str:
+        if method == facts.DEFAULT:
+            return self.user_method or self.default_method or default_mp_start_method(self.platform)
+        if method == facts.LAUNCHER:
+            return self.chosen
+        return method
+
+
+def _judge(files: list[ProjectFile], chosen: str, platform: str, default_method: str | None) -> _Judge:
+    user = next((f.scan.user_start_method for f in files if f.scan.user_start_method), None)
+    return _Judge(chosen, user, platform, default_method)
+
+
+def _where(file: ProjectFile, line: int) -> str:
+    return f"{_display(file.path)}:{line}"
 
 
 # -- AST checks ------------------------------------------------------------------------------------
-def check_main_guard(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+def check_main_guard(
+    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+) -> list[Finding]:
     """Process starts that run at import time, outside ``if __name__ == "__main__":``.
 
     The launcher runs a script as ``__main__``; a child started by spawn or forkserver
-    re-imports it, so a top-level start there runs again in every child: fail. Under fork
-    it works, so it is a portability warning. ``start_method`` is the launcher's chosen
-    method (it applies to ``launcher.launch``); the user's own processes use their default.
+    re-imports it (and the project modules it imports), so a top-level start there runs
+    again in every child: fail. Under fork it works, so it is a portability warning.
+    ``start_method`` is the launcher's chosen method (it applies to ``launcher.launch``);
+    the user's own processes use their default (``default_method`` replaces the platform's).
     """
-    found = _scanned(source_path)
+    files = _project(source_path)
+    judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
-    for start in found.starts:
-        if start.scope != "<module>" or start.guarded:
-            continue
-        method = _resolve(start.method, start_method, found, platform)
-        where = f"{_display(source_path)}:{start.line}"
-        if start.via:
-            what = f"{start.via} runs at import, outside the __main__ guard, and starts {start.what}"
-            what += f" (line {start.inner_line})"
-        else:
-            what = f"{start.what} runs at import, outside the __main__ guard"
-        maybe = "" if start.certain else " (if num_workers > 0)"
-        if start_method_pickles(method):
-            status: Status = "fail" if start.certain else "warn"
-            message = f"{what}: each {method} child re-runs it{maybe}"
-        else:
-            status = "warn"
-            message = f"{what}: works under fork only, not under spawn (macOS, Windows)"
-        findings.append(Finding("main-guard", status, where, message, FIX_MAIN_GUARD))
+    for file in files:
+        for start in file.scan.starts:
+            if start.scope != "<module>" or start.guarded:
+                continue
+            method = judge.resolve(start.method)
+            if start.via:
+                what = f"{start.via} runs at import, outside the __main__ guard, and starts {start.what}"
+                what += f" (line {start.inner_line})"
+            else:
+                what = f"{start.what} runs at import, outside the __main__ guard"
+            maybe = "" if start.certain else " (if num_workers > 0)"
+            if start_method_pickles(method):
+                status: Status = "fail" if start.certain else "warn"
+                message = f"{what}: each {method} child re-runs it{maybe}"
+            else:
+                status = "warn"
+                message = f"{what}: works under fork only, not under spawn (macOS, Windows)"
+            findings.append(Finding("main-guard", status, _where(file, start.line), message, FIX_MAIN_GUARD))
     return _worst_per_place(findings) or [ok("main-guard", "no process starts at import time")]
 
 
@@ -91,61 +121,90 @@ def _worst_per_place(findings: list[Finding]) -> list[Finding]:
     return list(best.values())
 
 
-def check_lambdas(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+def check_lambdas(
+    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+) -> list[Finding]:
     """Lambdas and local functions that get pickled to another process.
 
     Fail when the start method that will be used pickles them (spawn, forkserver, or a
     pool task, pickled under any method); warn when they only work because of fork.
+    A dataset's functions are charged to the loaders with workers of the whole project.
     """
-    found = _scanned(source_path)
-    loaders = [(_resolve(m, start_method, found, platform), c) for m, c in found.loader_methods]
+    files = _project(source_path)
+    judge = _judge(files, start_method, platform, default_method)
+    loaders = [(judge.resolve(m), c) for f in files for m, c in f.scan.loader_methods]
     findings: list[Finding] = []
-    for item in found.shipped:
-        if item.method == scan.ALWAYS:
-            uses = [("pickle", True)]
-        elif item.method == scan.LOADER:
-            uses = loaders
-        else:
-            uses = [(_resolve(item.method, start_method, found, platform), item.certain)]
-        if not uses:
-            continue  # no DataLoader workers: nothing is pickled
-        pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
-        where = f"{_display(source_path)}:{item.line}"
-        fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
-        if pickling:
-            method, certain = max(pickling, key=lambda mc: mc[1])
-            how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
-            status: Status = "fail" if certain else "warn"
-            maybe = "" if certain else " (if num_workers > 0)"
-            message = f"{item.label} ({item.role}) cannot be pickled {how}{maybe}"
-        else:
-            status = "warn"
-            message = (
-                f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
-            )
-        findings.append(Finding("pickle", status, where, message, fix))
-    return findings or [ok("pickle", "nothing unpicklable is sent to another process")]
+    for file in files:
+        for item in file.scan.shipped:
+            if item.method == facts.ALWAYS:
+                uses = [("pickle", True)]
+            elif item.method == facts.LOADER:
+                uses = loaders
+            else:
+                uses = [(judge.resolve(item.method), item.certain)]
+            if not uses:
+                continue  # no DataLoader workers: nothing is pickled
+            findings.append(_pickle_finding(item, uses, _where(file, item.line)))
+    return _worst_per_place_and_label(findings) or [ok("pickle", "nothing unpicklable is sent to another process")]
 
 
-def check_cuda_fork(source_path: Path, start_method: str, platform: str) -> list[Finding]:
-    """CUDA touched earlier in the same code path than a fork of processes that may use it."""
-    found = _scanned(source_path)
+def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: str) -> Finding:
+    pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
+    fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
+    if pickling:
+        method, certain = max(pickling, key=lambda mc: mc[1])
+        how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
+        status: Status = "fail" if certain else "warn"
+        maybe = "" if certain else " (if num_workers > 0)"
+        message = f"{item.label} ({item.role}) cannot be pickled {how}{maybe}"
+    else:
+        status = "warn"
+        message = f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
+    return Finding("pickle", status, where, message, fix)
+
+
+def _worst_per_place_and_label(findings: list[Finding]) -> list[Finding]:
+    """One finding per place and object (a value bound once may be handed over several times)."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Finding] = []
+    for f in findings:
+        key = (f.where, f.message.split(" (", 1)[0])
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def check_cuda_fork(
+    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+) -> list[Finding]:
+    """CUDA touched earlier in the same code path than a fork.
+
+    PyTorch forbids CUDA only inside forked children: a fail when the child (its target,
+    as far as it can be read) uses CUDA, a warning when it does not seem to.
+    """
+    files = _project(source_path)
+    judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
-    for start in found.starts:
-        if (
-            start.what == scan.LOADER_START
-            or _resolve(start.method, start_method, found, platform) != "fork"
-        ):
-            continue
-        before = [c for c in found.cuda if c.scope == start.scope and c.line < start.line]
-        if start.via:
-            name = start.via.removesuffix("()")
-            before += [c for c in found.cuda if c.scope == name and c.line < start.inner_line]
-        if before:
+    for file in files:
+        found = file.scan
+        for start in found.starts:
+            if start.what == facts.LOADER_START or judge.resolve(start.method) != "fork":
+                continue
+            before = [c for c in found.cuda if c.scope == start.scope and c.line < start.line]
+            if start.via:
+                name = start.via.removesuffix("()")
+                before += [c for c in found.cuda if c.scope == name and c.line < start.inner_line]
+            if not before:
+                continue
             first = min(before, key=lambda c: c.line)
             message = f"CUDA is initialised at line {first.line} ({first.text}) before {start.what} forks"
-            where = f"{_display(source_path)}:{start.line}"
-            findings.append(Finding("cuda-fork", "fail", where, message, FIX_CUDA_FORK))
+            if start.child_cuda:
+                findings.append(Finding("cuda-fork", "fail", _where(file, start.line),
+                                        f"{message}, and the child {start.child_cuda}", FIX_CUDA_FORK))
+            else:
+                message += ": safe only while the children never use CUDA"
+                findings.append(Finding("cuda-fork", "warn", _where(file, start.line), message, FIX_CUDA_FORK))
     return findings or [ok("cuda-fork", "no fork after CUDA")]
 
 
@@ -170,7 +229,7 @@ def check_target(
             return Finding(
                 "target", "fail", "", f"{script}: no such file", f"check the path (from {cwd})"
             ), None
-        label = str(script)
+        label = _display(path)
     elif module is not None:
         found = _locate_module(module, function is None, cwd)
         if isinstance(found, Finding):
@@ -234,7 +293,7 @@ def _locate_module(module: str, run_as_main: bool, cwd: Path) -> Path | Finding 
     return Path(origin)
 
 
-def _function_problem(function: str, found: scan.Scan, where: str) -> Finding | None:
+def _function_problem(function: str, found: facts.Scan, where: str) -> Finding | None:
     head = function.split(".")[0]
     if head in found.module_names or "__getattr__" in found.module_names:
         return None

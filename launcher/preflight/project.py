@@ -1,0 +1,102 @@
+"""The files of the user's project that a target imports, found by path, never by importing them.
+
+From the target, ``import x``, ``from x import y`` and relative imports are followed to
+source files under the project's roots (the target's folder, the folder above its
+package, the working directory), never into site-packages, and within bounds: depth,
+number of files, time. Never imports torch or the user's code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from launcher.preflight.facts import ImportRef, Scan
+
+MAX_DEPTH = 3  # the target is depth 0; its local imports 1; theirs 2; ...
+MAX_FILES = 30
+BUDGET_S = 0.3  # for the whole walk: a preflight must stay quick
+_INSTALLED = ("site-packages", "dist-packages")
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    path: Path
+    scan: Scan
+    depth: int  # 0 for the target
+
+
+def project_files(target: Path, cwd: Path, scanned: Callable[[Path], Scan]) -> list[ProjectFile]:
+    """The target and the project files it imports (breadth first), each scanned once.
+
+    ``scanned`` reads a file (it may raise OSError or SyntaxError: such an import is skipped).
+    """
+    deadline = time.monotonic() + BUDGET_S
+    roots = _roots(target, cwd)
+    out = [ProjectFile(target, scanned(target), 0)]
+    seen = {target.resolve()}
+    queue = [out[0]]
+    while queue and len(out) < MAX_FILES and time.monotonic() < deadline:
+        current = queue.pop(0)
+        if current.depth >= MAX_DEPTH:
+            continue
+        for ref in current.scan.imports:
+            for path in module_files(ref, current.path, roots):
+                key = path.resolve()
+                if key in seen or len(out) >= MAX_FILES:
+                    continue
+                seen.add(key)
+                try:
+                    found = ProjectFile(path, scanned(path), current.depth + 1)
+                except (OSError, SyntaxError, ValueError):
+                    continue
+                out.append(found)
+                queue.append(found)
+    return out
+
+
+def _roots(target: Path, cwd: Path) -> list[Path]:
+    """Where absolute imports of project modules resolve: as ``python target`` (or ``-m``) would."""
+    folder = target.parent
+    top = folder
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    roots: list[Path] = []
+    for root in (folder, top, cwd):
+        if root not in roots and not _installed(root):
+            roots.append(root)
+    return roots
+
+
+def _installed(path: Path) -> bool:
+    return any(part in _INSTALLED for part in path.parts)
+
+
+def module_files(ref: ImportRef, importer: Path, roots: list[Path]) -> list[Path]:
+    """The project's source files that an import statement names (its module, and submodules
+    named in ``from pkg import mod``); none for modules outside the project."""
+    parts = [p for p in ref.module.split(".") if p]
+    if ref.level:
+        base = importer.parent
+        for _ in range(ref.level - 1):
+            base = base.parent
+        bases = [base]
+    else:
+        bases = roots
+    for base in bases:
+        found = [f for f in [_source(base, parts), *(_source(base, [*parts, n]) for n in ref.names)] if f]
+        if found:
+            return [f for f in found if not _installed(f)]
+    return []
+
+
+def _source(base: Path, parts: list[str]) -> Path | None:
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None
+    module = base.joinpath(*parts)
+    for candidate in (module.with_name(module.name + ".py"), module / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
