@@ -11,6 +11,7 @@ Never imports torch or the user's code.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class StaticInputs:
     omp_num_threads: str | None = None  # only a value the user set
     discarded_output: bool = False  # a stream redirected away from the console with no log dir to go to
     skip: frozenset[str] = frozenset()  # check names from --skip-check
+    default_method: str | None = None  # replaces the platform's default start method (``check --as``)
 
 
 def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset()) -> StaticInputs:
@@ -83,6 +85,18 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
     )
 
 
+def judged_as(inputs: StaticInputs, method: str | None, platform: str | None) -> StaticInputs:
+    """The inputs as another platform or start method would see them (``launcher check --as spawn``).
+
+    ``method`` starts the launcher's workers and replaces the platform default for the
+    user's own processes; without it, another platform brings its own default (spawn on
+    macOS and Windows). A start method the script names itself is kept.
+    """
+    platform = platform or inputs.platform
+    chosen = method or (inputs.start_method if platform == inputs.platform else "spawn")
+    return dataclasses.replace(inputs, platform=platform, start_method=chosen, default_method=method)
+
+
 def validate_skip(names: Iterable[str]) -> frozenset[str]:
     """``--skip-check`` values, checked against ``CHECKS`` (a typo is a UsageError, not a silent no-op)."""
     out = set()
@@ -109,7 +123,7 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
             ("cuda-fork", check_cuda_fork),
         ):
             if name not in skip:
-                findings += check(source, inputs.start_method, inputs.platform)
+                findings += check(source, inputs.start_method, inputs.platform, inputs.default_method)
     if "gpus" not in skip:
         findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
     if "port" not in skip:
