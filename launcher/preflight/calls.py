@@ -160,9 +160,8 @@ class CallReader:
         if what == "torch.device":
             return ""
         device = call_arg(node, "device", 0 if isinstance(func, ast.Attribute) and func.attr == "to" else None)
-        literal = literal_str(device)
-        if literal is not None and literal.startswith("cuda"):
-            return f"device={literal!r}"
+        if cuda_device_literal(device):
+            return f"device={ast.unparse(device)}" if device is not None else ""
         if isinstance(device, ast.Name) and self.holds_cuda(device.id, region):
             return f"device={device.id} (CUDA)"
         return ""

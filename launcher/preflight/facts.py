@@ -62,3 +62,24 @@ class Scan:
     module_names: frozenset[str] = frozenset()  # names bound at module top level, outside the guard
     guard_names: frozenset[str] = frozenset()  # names bound only under the ``__main__`` guard
     imports: tuple[ImportRef, ...] = ()
+    # What other project files can import: Process subclasses (name, start method, how run() uses
+    # CUDA), module-level functions whose result keeps lambdas (name, labels), Dataset subclasses.
+    process_classes: tuple[tuple[str, str, str], ...] = ()
+    returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    dataset_classes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The exports of project files that one file imports, keyed by the dotted name it resolves
+    them to (``data.base_dataset.get_transform``, ``.worker.Worker`` for a relative import)."""
+
+    process_classes: tuple[tuple[str, str, str], ...] = ()
+    returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    dataset_classes: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.process_classes or self.returns_held or self.dataset_classes)
+
+
+NOTHING_IMPORTED = Imported()

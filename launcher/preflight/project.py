@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.preflight.facts import ImportRef, Scan
+from launcher.preflight.facts import NOTHING_IMPORTED, Imported, ImportRef, Scan
 
 MAX_DEPTH = 3  # the target is depth 0; its local imports 1; theirs 2; ...
 MAX_FILES = 30
@@ -28,14 +28,15 @@ class ProjectFile:
     depth: int  # 0 for the target
 
 
-def project_files(target: Path, cwd: Path, scanned: Callable[[Path], Scan]) -> list[ProjectFile]:
-    """The target and the project files it imports (breadth first), each scanned once.
+def project_files(target: Path, cwd: Path, scanned: Callable[[Path, Imported], Scan]) -> list[ProjectFile]:
+    """The target and the project files it imports (breadth first); a file that imports what
+    another exports (a Process subclass, a function returning lambdas) is read again knowing it.
 
     ``scanned`` reads a file (it may raise OSError or SyntaxError: such an import is skipped).
     """
     deadline = time.monotonic() + BUDGET_S
     roots = _roots(target, cwd)
-    out = [ProjectFile(target, scanned(target), 0)]
+    out = [ProjectFile(target, scanned(target, NOTHING_IMPORTED), 0)]
     seen = {target.resolve()}
     queue = [out[0]]
     while queue and len(out) < MAX_FILES and time.monotonic() < deadline:
@@ -49,12 +50,44 @@ def project_files(target: Path, cwd: Path, scanned: Callable[[Path], Scan]) -> l
                     continue
                 seen.add(key)
                 try:
-                    found = ProjectFile(path, scanned(path), current.depth + 1)
+                    found = ProjectFile(path, scanned(path, NOTHING_IMPORTED), current.depth + 1)
                 except (OSError, SyntaxError, ValueError):
                     continue
                 out.append(found)
                 queue.append(found)
-    return out
+    return [_with_imports(f, out, roots, scanned) for f in out]
+
+
+def _with_imports(
+    file: ProjectFile, files: list[ProjectFile], roots: list[Path], scanned: Callable[[Path, Imported], Scan]
+) -> ProjectFile:
+    """The file read again with the exports of the project files it imports names from (one hop)."""
+    by_path = {f.path.resolve(): f.scan for f in files}
+    process: list[tuple[str, str, str]] = []
+    returns: list[tuple[str, tuple[str, ...]]] = []
+    datasets: set[str] = set()
+    for ref in file.scan.imports:
+        module = module_file(ref, file.path, roots)
+        found = by_path.get(module.resolve()) if module is not None else None
+        if found is None or not ref.names:
+            continue
+        prefix = "." * ref.level + (f"{ref.module}." if ref.module else "")
+        exported_processes = {name: (method, child) for name, method, child in found.process_classes}
+        exported_returns = dict(found.returns_held)
+        for name in ref.names:
+            if name in exported_processes:
+                process.append((prefix + name, *exported_processes[name]))
+            if name in exported_returns:
+                returns.append((prefix + name, exported_returns[name]))
+            if name in found.dataset_classes:
+                datasets.add(prefix + name)
+    imported = Imported(tuple(process), tuple(returns), frozenset(datasets))
+    if not imported:
+        return file
+    try:
+        return ProjectFile(file.path, scanned(file.path, imported), file.depth)
+    except (OSError, SyntaxError, ValueError):
+        return file
 
 
 def _roots(target: Path, cwd: Path) -> list[Path]:
@@ -74,18 +107,30 @@ def _installed(path: Path) -> bool:
     return any(part in _INSTALLED for part in path.parts)
 
 
+def module_file(ref: ImportRef, importer: Path, roots: list[Path]) -> Path | None:
+    """The project source file of the module an import statement names (not its submodules)."""
+    parts = [p for p in ref.module.split(".") if p]
+    for base in _bases(ref, importer, roots):
+        found = _source(base, parts)
+        if found is not None:
+            return None if _installed(found) else found
+    return None
+
+
+def _bases(ref: ImportRef, importer: Path, roots: list[Path]) -> list[Path]:
+    if not ref.level:
+        return roots
+    base = importer.parent
+    for _ in range(ref.level - 1):
+        base = base.parent
+    return [base]
+
+
 def module_files(ref: ImportRef, importer: Path, roots: list[Path]) -> list[Path]:
     """The project's source files that an import statement names (its module, and submodules
     named in ``from pkg import mod``); none for modules outside the project."""
     parts = [p for p in ref.module.split(".") if p]
-    if ref.level:
-        base = importer.parent
-        for _ in range(ref.level - 1):
-            base = base.parent
-        bases = [base]
-    else:
-        bases = roots
-    for base in bases:
+    for base in _bases(ref, importer, roots):
         found = [f for f in [_source(base, parts), *(_source(base, [*parts, n]) for n in ref.names)] if f]
         if found:
             return [f for f in found if not _installed(f)]

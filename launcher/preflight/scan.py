@@ -36,7 +36,9 @@ from launcher.preflight.facts import (
     LAUNCHER,
     LOADER,
     LOADER_START,
+    NOTHING_IMPORTED,
     CudaUse,
+    Imported,
     ImportRef,
     ProcessStart,
     Scan,
@@ -84,15 +86,16 @@ class _Scope:
         return "<module>" if scope is None or scope.kind == "module" else scope.qualname
 
 
-def scan_source(source: str, filename: str) -> Scan:
-    """Scan Python source text; ``filename`` is how locations are written. Raises SyntaxError."""
+def scan_source(source: str, filename: str, imported: Imported = NOTHING_IMPORTED) -> Scan:
+    """Scan Python source text; ``filename`` is how locations are written; ``imported``: what the
+    project files it imports export. Raises SyntaxError."""
     tree = ast.parse(source, filename=filename)
-    return _Scanner(tree, filename).scan()
+    return _Scanner(tree, filename, imported).scan()
 
 
-def scan_file(path: Path, display: str) -> Scan:
+def scan_file(path: Path, display: str, imported: Imported = NOTHING_IMPORTED) -> Scan:
     """Scan a file (read as UTF-8, undecodable bytes replaced). Raises OSError or SyntaxError."""
-    return scan_source(path.read_text(encoding="utf-8", errors="replace"), display)
+    return scan_source(path.read_text(encoding="utf-8", errors="replace"), display, imported)
 
 
 def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
@@ -106,8 +109,12 @@ def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
 
 
 class _Scanner(CallReader):
-    def __init__(self, tree: ast.Module, filename: str) -> None:
+    def __init__(self, tree: ast.Module, filename: str, imported: Imported) -> None:
         super().__init__(import_aliases(tree))
+        self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
+        self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
+        self.dataset_classes.update(imported.dataset_classes)
+        self.returns_held = {name: list(labels) for name, labels in imported.returns_held}
         self.tree = tree
         self.file = Path(filename).name  # labels read "lambda at train.py:42"
         self.user_method: str | None = None
@@ -136,9 +143,15 @@ class _Scanner(CallReader):
                 found.append(f"lambda at {self.file}:{sub.lineno}")
             elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and id(sub) not in called:
                 found += self.labels_for_name(sub.id, scope)
-            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
-                found += self.class_held.get(sub.func.id, [])
+            elif isinstance(sub, ast.Call):
+                found += self.call_held(sub)
         return found
+
+    def call_held(self, call: ast.Call) -> list[str]:
+        """Labels of the lambdas kept by what a call returns: an instance of a class that stores
+        them on ``self``, or the result of a project function that returns them."""
+        name = self.resolve(call.func) or ""
+        return self.class_held.get(name, []) + self.returns_held.get(name, [])
 
     def held_by(self, value: ast.expr, scope: _Scope) -> list[str]:
         """Labels of the lambdas and local functions that a value keeps (``Compose([Lambda(...)])``)."""
@@ -148,8 +161,8 @@ class _Scanner(CallReader):
                 found.append(f"lambda at {self.file}:{sub.lineno}")
             elif isinstance(sub, ast.Name):
                 found += self.labels_for_name(sub.id, scope)
-        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
-            found += self.class_held.get(value.func.id, [])
+        if isinstance(value, ast.Call):
+            found += self.call_held(value)
         return found
 
     def labels_for_name(self, name: str, scope: _Scope) -> list[str]:
@@ -182,6 +195,7 @@ class _Scanner(CallReader):
         module = _Scope("<module>", "module", None)
         self.bind_classes(self.tree.body)
         self.bind_body(self.tree.body, module, guarded=False)
+        self.bind_returns(module)
         self.visit_body(self.tree.body, module, guarded=False)
         self.finish()
         loaders = tuple((info.method, info.certain) for info in self.loader_infos if info.workers)
@@ -194,7 +208,28 @@ class _Scanner(CallReader):
         return Scan(
             tuple(self.starts), tuple(self.shipped), tuple(self.cuda), self.user_method, loaders,
             module_names, guard_names, _imports(self.tree),
+            tuple((c, m, self.cuda_in(self.process_child.get(c, f"{c}.run"))) for c, m in self.process_classes.items()
+                  if c in module_names),
+            tuple((f, tuple(labels)) for f, labels in self.returns_held.items() if f in module_names),
+            frozenset(c for c in self.dataset_classes if c in module_names),
         )  # fmt: skip
+
+    def bind_returns(self, module: _Scope) -> None:
+        """Module-level functions whose result keeps lambdas (``return Compose(steps)`` after
+        ``steps.append(Lambda(lambda x: x))``), in source order."""
+        for stmt in self.tree.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            inner = _Scope(stmt.name, "function", module)
+            self.bind_body(stmt.body, inner, guarded=False)
+            labels = [
+                label
+                for node, _ in statements(stmt.body, False)
+                if isinstance(node, ast.Return) and node.value is not None
+                for label in self.held_by(node.value, inner)
+            ]
+            if labels:
+                self.returns_held[stmt.name] = labels
 
     def bind_classes(self, body: list[ast.stmt]) -> None:
         """The file's classes: datasets, loaders, processes, and those that keep lambdas on ``self``."""
@@ -223,6 +258,11 @@ class _Scanner(CallReader):
                 )  # fmt: skip
                 scope.defs[stmt.name] = (qual, stmt.lineno, in_guard)
         for stmt, _ in found:
+            grown = _grown_list(stmt)
+            if grown is not None:
+                labels = self.held_by(grown[1], scope)
+                if labels:
+                    scope.held[grown[0]] = [*scope.held.get(grown[0], []), *labels]
             if not isinstance(stmt, ast.Assign):
                 continue
             value = stmt.value
@@ -347,8 +387,11 @@ class _Scanner(CallReader):
             self.add_start(line, what or "multiprocessing.Pool", pool, True, scope, guarded)
             self.ship_arg(call, "initializer", None, f"initializer of {what or 'Pool'}", pool, scope)
         elif (proc := self.process_method(call)) is not None:
-            run = f"{what}.run" if what in self.process_classes else ""
-            child = self.child_cuda([call_arg(call, "target", 1), call_arg(call, "args", 3)], scope, run)
+            if what in self.process_classes:  # a subclass: its run(), and everything given to it
+                given = [*call.args, *(kw.value for kw in call.keywords)]
+                child = self.process_child.get(what) or self.child_cuda(given, scope, f"{what}.run")
+            else:
+                child = self.child_cuda([call_arg(call, "target", 1), call_arg(call, "args", 3)], scope)
             self.procs.append((line, proc, region, guarded, child))
             self.ship_arg(call, "target", 1, "target of multiprocessing.Process", proc, scope)
         elif isinstance(func, ast.Attribute) and func.attr in _POOL_TASK_METHODS and call.args:
@@ -428,8 +471,9 @@ class _Scanner(CallReader):
 
     def finish(self) -> None:
         """Resolve what needed the whole file: Process.start, loader iteration, pool tasks, reach."""
+        owners = {_owner(r) for r in self.regions_with_start} - {""}
         for line, method, region, guarded, child in self.procs:
-            if region in self.regions_with_start:
+            if region in self.regions_with_start or _owner(region) in owners:
                 self.starts.append(
                     ProcessStart(line, "multiprocessing.Process", method, True, region, guarded,
                                  child_cuda=self.cuda_in(child))
@@ -462,6 +506,8 @@ class _Scanner(CallReader):
 
     def cuda_in(self, child: str) -> str:
         """``child_cuda``'s text: as given, or the first CUDA use in the named functions (one call deep)."""
+        if child.startswith("!"):
+            return child[1:]
         if not child or not child.replace("\0", "").strip() or child.startswith("is given"):
             return child
         for qual in child.split("\0"):
@@ -472,11 +518,33 @@ class _Scanner(CallReader):
         return ""
 
 
+def _owner(region: str) -> str:
+    """The class of a method (``A3C`` of ``A3C.__init__``): its methods share the instance's processes."""
+    head, _, _ = region.rpartition(".")
+    return "" if "<locals>" in region else head
+
+
 def _with_child(start: ProcessStart, child: str) -> ProcessStart:
     if not child or start.child_cuda:
         return start
     return ProcessStart(start.line, start.what, start.method, start.certain, start.scope, start.guarded,
                         start.via, start.inner_line, child)  # fmt: skip
+
+
+def _grown_list(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
+    """``name.append(x)`` / ``name.extend(x)`` / ``name.insert(i, x)`` / ``name += x``: (name, x)."""
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id, stmt.value
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.attr in ("append", "extend", "insert")
+        and call.args
+    ):
+        return call.func.value.id, call.args[-1]
+    return None
 
 
 def _is_self_attribute(node: ast.expr) -> bool:

@@ -32,15 +32,15 @@ def _display(path: Path) -> str:
     return str(path)
 
 
-_SCANNED: dict[tuple[str, int, int, str], facts.Scan] = {}
+_SCANNED: dict[tuple[str, int, int, str, facts.Imported], facts.Scan] = {}
 
 
-def _scanned(path: Path) -> facts.Scan:
-    """The file's scan, cached by path, mtime and size (several checks read one file)."""
+def _scanned(path: Path, imported: facts.Imported = facts.NOTHING_IMPORTED) -> facts.Scan:
+    """The file's scan, cached by path, mtime, size and what it imports (several checks read one file)."""
     stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path))
+    key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path), imported)
     if key not in _SCANNED:
-        _SCANNED[key] = scan_file(path, key[3])
+        _SCANNED[key] = scan_file(path, key[3], imported)
     return _SCANNED[key]
 
 
@@ -135,7 +135,7 @@ def check_lambdas(
     loaders = [(judge.resolve(m), c) for f in files for m, c in f.scan.loader_methods]
     findings: list[Finding] = []
     for file in files:
-        for item in file.scan.shipped:
+        for item in _one_per_handover(file.scan.shipped):
             if item.method == facts.ALWAYS:
                 uses = [("pickle", True)]
             elif item.method == facts.LOADER:
@@ -161,6 +161,18 @@ def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: st
         status = "warn"
         message = f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
     return Finding("pickle", status, where, message, fix)
+
+
+def _one_per_handover(shipped: tuple[facts.Shipped, ...]) -> list[facts.Shipped]:
+    """One item per line, role and method: "lambda at data.py:41 and 3 more" (a Compose of several)."""
+    groups: dict[tuple[int, str, str, bool], list[str]] = {}
+    for item in shipped:
+        groups.setdefault((item.line, item.role, item.method, item.certain), []).append(item.label)
+    out = []
+    for (line, role, method, certain), labels in groups.items():
+        label = labels[0] + (f" and {len(labels) - 1} more" if len(labels) > 1 else "")
+        out.append(facts.Shipped(line, label, role, method, certain))
+    return out
 
 
 def _worst_per_place_and_label(findings: list[Finding]) -> list[Finding]:

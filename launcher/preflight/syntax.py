@@ -24,7 +24,7 @@ def is_main_guard(test: ast.expr) -> bool:
 
 
 def import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> dotted import path, from every absolute import in the file."""
+    """Local name -> dotted import path, from every import in the file (``.data.f`` for ``from .data import f``)."""
     out: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -34,9 +34,10 @@ def import_aliases(tree: ast.Module) -> dict[str, str]:
                 else:
                     head = a.name.split(".")[0]
                     out[head] = head
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            prefix = "." * node.level + (f"{node.module}." if node.module else "")
             for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
+                out[a.asname or a.name] = f"{prefix}{a.name}"
     return out
 
 

@@ -303,3 +303,82 @@ def test_a_pool_after_cuda_fails_when_its_tasks_use_cuda(tmp_path: Path, monkeyp
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
     assert problems(check_cuda_fork, target) == {("warn", "train.py:12"), ("fail", "train.py:14")}
+
+
+# -- what project modules export: functions returning lambdas, Process subclasses ------------------------
+def test_a_function_of_another_module_that_returns_lambdas_is_followed_into_a_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "train.py": """\
+            from torch.utils.data import DataLoader
+            from data.sets import Pairs
+
+            if __name__ == "__main__":
+                for batch in DataLoader(Pairs(), num_workers=2):
+                    pass
+            """,
+        "data/__init__.py": "",
+        "data/base.py": """\
+            import torch.utils.data as tud
+            from torchvision import transforms
+
+            class Base(tud.Dataset):
+                pass
+
+            def get_transform(flip):
+                steps = [transforms.ToTensor()]
+                if flip:
+                    steps.append(transforms.Lambda(lambda img: img.flip(0)))
+                steps += [transforms.Lambda(lambda img: img * 2)]
+                return transforms.Compose(steps)
+            """,
+        "data/sets.py": """\
+            from .base import Base, get_transform
+
+            class Pairs(Base):
+                def __init__(self):
+                    self.tfm = get_transform(True)
+            """,
+    }
+    target = project(tmp_path, monkeypatch, files)
+    (finding,) = [f for f in check_lambdas(target, "spawn", "linux", "spawn") if f.status != "pass"]
+    assert (finding.status, finding.where) == ("fail", "data/sets.py:5")
+    assert "lambda at base.py:10 and 1 more (attribute Pairs.tfm of a Dataset)" in finding.message
+
+
+@needs_fork_default
+def test_an_imported_process_subclass_whose_run_uses_cuda_after_cuda_in_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "main.py": """\
+            import torch
+            from worker import Worker
+
+            class Trainer:
+                def __init__(self):
+                    self.net = torch.nn.Linear(2, 2).cuda()
+                    self.workers = [Worker(self.net) for _ in range(4)]
+
+                def train(self):
+                    [w.start() for w in self.workers]
+
+            if __name__ == "__main__":
+                Trainer().train()
+            """,
+        "worker.py": """\
+            import torch.multiprocessing as mp
+            import torch
+
+            device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+            class Worker(mp.Process):
+                def run(self):
+                    state = torch.zeros(1).to(device)
+            """,
+    }
+    target = project(tmp_path, monkeypatch, files)
+    (finding,) = check_cuda_fork(target, "forkserver", "linux")
+    assert (finding.status, finding.where) == ("fail", "main.py:7")
+    assert "the child Worker.run uses CUDA at line 8" in finding.message
