@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.preflight.calls import CallReader, Loader
+from launcher.preflight.calls import Loader
 from launcher.preflight.facts import (
     ALWAYS,
     DEFAULT,
@@ -44,16 +43,15 @@ from launcher.preflight.facts import (
     Scan,
     Shipped,
 )
+from launcher.preflight.held import HeldReader, Scope, is_self_attribute
 from launcher.preflight.syntax import (
     call_arg,
     cuda_device_literal,
     import_aliases,
     is_main_guard,
-    kept_functions,
     last_name,
     literal_str,
     plain_names,
-    statements,
     walk_outside_lambdas,
 )
 
@@ -66,24 +64,6 @@ _POOL_TASK_METHODS = {
 _ITERATORS = {"iter", "next", "list", "enumerate", "zip", "tuple", "sorted"}
 _LOADER_KEYWORDS = ("collate_fn", "worker_init_fn")
 _TRANSFORM_KEYWORDS = {"transform", "target_transform", "transforms", "pre_transform"}
-
-
-@dataclass
-class _Scope:
-    qualname: str
-    kind: str  # "module" | "function" | "class"
-    parent: _Scope | None
-    defs: dict[str, tuple[str, int, bool]] = field(default_factory=dict)  # name -> (qualname, line, guard)
-    held: dict[str, list[str]] = field(default_factory=dict)  # name bound to a value holding lambdas -> labels
-    dataset: bool = False
-
-    @property
-    def region(self) -> str:
-        """The function whose call runs this code, or ``<module>`` for import time."""
-        scope: _Scope | None = self
-        while scope is not None and scope.kind == "class":
-            scope = scope.parent
-        return "<module>" if scope is None or scope.kind == "module" else scope.qualname
 
 
 def scan_source(source: str, filename: str, imported: Imported = NOTHING_IMPORTED) -> Scan:
@@ -108,15 +88,14 @@ def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
     return tuple(refs)
 
 
-class _Scanner(CallReader):
+class _Scanner(HeldReader):
     def __init__(self, tree: ast.Module, filename: str, imported: Imported) -> None:
-        super().__init__(import_aliases(tree))
+        returns = {name: list(labels) for name, labels in imported.returns_held}
+        super().__init__(import_aliases(tree), Path(filename).name, returns)
         self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
         self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
         self.dataset_classes.update(imported.dataset_classes)
-        self.returns_held = {name: list(labels) for name, labels in imported.returns_held}
         self.tree = tree
-        self.file = Path(filename).name  # labels read "lambda at train.py:42"
         self.user_method: str | None = None
         self.starts: list[ProcessStart] = []
         self.shipped: list[Shipped] = []
@@ -130,72 +109,15 @@ class _Scanner(CallReader):
         self.top_calls: list[tuple[int, str]] = []  # (line, function name) at import time
         self.loader_infos: list[Loader] = []
         self.calls: dict[str, set[str]] = {}  # region -> qualnames of the file's functions it calls
-        self.class_held: dict[str, list[str]] = {}  # class -> labels of lambdas its methods store on self
         self.pool_children: dict[tuple[str, int], list[str]] = {}  # (region, line) of ``Pool(...).map``
 
     # -- names -------------------------------------------------------------------------------
-    def offenders(self, node: ast.expr, scope: _Scope) -> list[str]:
-        """Labels of lambdas and local (or guard-only) functions inside an expression."""
-        found: list[str] = []
-        called = {id(sub.func) for sub in ast.walk(node) if isinstance(sub, ast.Call)}
-        for sub in walk_outside_lambdas(node):
-            if isinstance(sub, ast.Lambda):
-                found.append(f"lambda at {self.file}:{sub.lineno}")
-            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and id(sub) not in called:
-                found += self.labels_for_name(sub.id, scope)
-            elif isinstance(sub, ast.Call):
-                found += self.call_held(sub)
-        return found
-
-    def call_held(self, call: ast.Call) -> list[str]:
-        """Labels of the lambdas kept by what a call returns: an instance of a class that stores
-        them on ``self``, or the result of a project function that returns them."""
-        name = self.resolve(call.func) or ""
-        return self.class_held.get(name, []) + self.returns_held.get(name, [])
-
-    def held_by(self, value: ast.expr, scope: _Scope) -> list[str]:
-        """Labels of the lambdas and local functions that a value keeps (``Compose([Lambda(...)])``)."""
-        found: list[str] = []
-        for sub in kept_functions(value):
-            if isinstance(sub, ast.Lambda):
-                found.append(f"lambda at {self.file}:{sub.lineno}")
-            elif isinstance(sub, ast.Name):
-                found += self.labels_for_name(sub.id, scope)
-        if isinstance(value, ast.Call):
-            found += self.call_held(value)
-        return found
-
-    def labels_for_name(self, name: str, scope: _Scope) -> list[str]:
-        s: _Scope | None = scope
-        while s is not None:
-            if s.kind != "class" or s is scope:
-                if name in s.held:
-                    return s.held[name]
-                if name in s.defs:
-                    qual, line, guard = s.defs[name]
-                    if s.kind == "function":
-                        return [f"local function {qual} at {self.file}:{line}"]
-                    if s.kind == "module" and guard:
-                        return [f"function {name} defined under the __main__ guard at {self.file}:{line}"]
-                    return []
-            s = s.parent
-        return []
-
-    def def_qualname(self, name: str, scope: _Scope) -> str | None:
-        """The qualified name of the file's function that ``name`` calls from ``scope``."""
-        s: _Scope | None = scope
-        while s is not None:
-            if (s.kind != "class" or s is scope) and name in s.defs:
-                return s.defs[name][0]
-            s = s.parent
-        return None
-
     # -- walking -----------------------------------------------------------------------------
     def scan(self) -> Scan:
-        module = _Scope("<module>", "module", None)
+        module = Scope("<module>", "module", None)
         self.bind_classes(self.tree.body)
         self.bind_body(self.tree.body, module, guarded=False)
-        self.bind_returns(module)
+        self.bind_returns(self.tree.body, module)
         self.visit_body(self.tree.body, module, guarded=False)
         self.finish()
         loaders = tuple((info.method, info.certain) for info in self.loader_infos if info.workers)
@@ -214,79 +136,17 @@ class _Scanner(CallReader):
             frozenset(c for c in self.dataset_classes if c in module_names),
         )  # fmt: skip
 
-    def bind_returns(self, module: _Scope) -> None:
-        """Module-level functions whose result keeps lambdas (``return Compose(steps)`` after
-        ``steps.append(Lambda(lambda x: x))``), in source order."""
-        for stmt in self.tree.body:
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            inner = _Scope(stmt.name, "function", module)
-            self.bind_body(stmt.body, inner, guarded=False)
-            labels = [
-                label
-                for node, _ in statements(stmt.body, False)
-                if isinstance(node, ast.Return) and node.value is not None
-                for label in self.held_by(node.value, inner)
-            ]
-            if labels:
-                self.returns_held[stmt.name] = labels
-
-    def bind_classes(self, body: list[ast.stmt]) -> None:
-        """The file's classes: datasets, loaders, processes, and those that keep lambdas on ``self``."""
-        self.read_classes(body)
-        for stmt, _ in statements(body, False):
-            if not isinstance(stmt, ast.ClassDef):
-                continue
-            held = [
-                f"lambda at {self.file}:{sub.lineno}"
-                for node in ast.walk(stmt)
-                if isinstance(node, ast.Assign) and any(_is_self_attribute(t) for t in node.targets)
-                for sub in kept_functions(node.value)
-                if isinstance(sub, ast.Lambda)
-            ]
-            if held:
-                self.class_held[stmt.name] = held
-
-    def bind_body(self, body: list[ast.stmt], scope: _Scope, guarded: bool) -> None:
-        """Record the functions of one scope's body, then the names bound to values holding lambdas."""
-        found = list(statements(body, guarded))
-        for stmt, in_guard in found:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                qual = stmt.name if scope.kind == "module" else (
-                    f"{scope.qualname}.<locals>.{stmt.name}" if scope.kind == "function"
-                    else f"{scope.qualname}.{stmt.name}"
-                )  # fmt: skip
-                scope.defs[stmt.name] = (qual, stmt.lineno, in_guard)
-        for stmt, _ in found:
-            grown = _grown_list(stmt)
-            if grown is not None:
-                labels = self.held_by(grown[1], scope)
-                if labels:
-                    scope.held[grown[0]] = [*scope.held.get(grown[0], []), *labels]
-            if not isinstance(stmt, ast.Assign):
-                continue
-            value = stmt.value
-            names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
-            if isinstance(value, ast.Lambda):
-                for name in names:
-                    scope.held[name] = [f"lambda {name} at {self.file}:{value.lineno}"]
-            elif names and not isinstance(value, ast.Name):
-                labels = self.held_by(value, scope)
-                if labels:
-                    for name in names:
-                        scope.held[name] = labels
-
-    def visit_body(self, body: list[ast.stmt], scope: _Scope, guarded: bool) -> None:
+    def visit_body(self, body: list[ast.stmt], scope: Scope, guarded: bool) -> None:
         for stmt in body:
             self.visit(stmt, scope, guarded)
 
-    def visit(self, node: ast.AST, scope: _Scope, guarded: bool) -> None:
+    def visit(self, node: ast.AST, scope: Scope, guarded: bool) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for expr in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
                 if expr is not None:
                     self.visit(expr, scope, guarded)
             qual = scope.defs.get(node.name, (node.name, 0, False))[0]
-            inner = _Scope(qual, "function", scope)
+            inner = Scope(qual, "function", scope)
             self.bind_body(node.body, inner, guarded=False)
             self.visit_body(node.body, inner, guarded=False)
             return
@@ -294,7 +154,7 @@ class _Scanner(CallReader):
             for expr in [*node.bases, *node.decorator_list]:
                 self.visit(expr, scope, guarded)
             name = node.name if scope.kind == "module" else f"{scope.qualname}.{node.name}"
-            inner = _Scope(name, "class", scope)
+            inner = Scope(name, "class", scope)
             inner.dataset = node.name in self.dataset_classes
             self.bind_body(node.body, inner, guarded)
             self.visit_body(node.body, inner, guarded)
@@ -318,7 +178,7 @@ class _Scanner(CallReader):
         for child in ast.iter_child_nodes(node):
             self.visit(child, scope, guarded)
 
-    def note_assignment(self, targets: list[ast.expr], value: ast.expr, scope: _Scope) -> None:
+    def note_assignment(self, targets: list[ast.expr], value: ast.expr, scope: Scope) -> None:
         names = [t.id for t in targets if isinstance(t, ast.Name)]
         region = scope.region
         for target in targets:
@@ -344,11 +204,11 @@ class _Scanner(CallReader):
                     self.pools[(region, n)] = value.lineno
         if scope.kind == "function" and scope.parent is not None and scope.parent.dataset:
             for target in targets:
-                if _is_self_attribute(target) and isinstance(target, ast.Attribute):
+                if is_self_attribute(target) and isinstance(target, ast.Attribute):
                     role = f"attribute {scope.parent.qualname}.{target.attr} of a Dataset"
                     self.ship(value, role, LOADER, True, scope)
 
-    def note_iteration(self, expr: ast.expr, line: int, scope: _Scope, guarded: bool) -> None:
+    def note_iteration(self, expr: ast.expr, line: int, scope: Scope, guarded: bool) -> None:
         for sub in walk_outside_lambdas(expr):
             if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
                 self.iterations.append((line, scope.region, sub.id, guarded))
@@ -358,7 +218,7 @@ class _Scanner(CallReader):
                     self.add_start(line, LOADER_START, loader.method, loader.certain, scope, guarded)
 
     # -- calls -------------------------------------------------------------------------------
-    def visit_call(self, call: ast.Call, scope: _Scope, guarded: bool) -> None:
+    def visit_call(self, call: ast.Call, scope: Scope, guarded: bool) -> None:
         func = call.func
         what = self.resolve(func) or ""
         line, region = call.lineno, scope.region
@@ -404,7 +264,7 @@ class _Scanner(CallReader):
         if text:
             self.cuda.append(CudaUse(line, region, text))
 
-    def note_pool_task(self, call: ast.Call, func: ast.Attribute, scope: _Scope, guarded: bool) -> None:
+    def note_pool_task(self, call: ast.Call, func: ast.Attribute, scope: Scope, guarded: bool) -> None:
         labels = self.offenders(call.args[0], scope)
         targets = [self.child_cuda(call.args, scope)]
         receiver = func.value
@@ -415,7 +275,7 @@ class _Scanner(CallReader):
                 self.shipped.append(Shipped(call.lineno, label, "task of a process pool", ALWAYS, True))
             self.pool_children[(scope.region, receiver.lineno)] = targets
 
-    def note_loader_call(self, call: ast.Call, what: str, scope: _Scope) -> None:
+    def note_loader_call(self, call: ast.Call, what: str, scope: Scope) -> None:
         """Functions given to a loader or a dataset: pickled with the dataset when workers start."""
         loader = self.loader_of(call, scope.region)
         keywords = list(call.keywords)
@@ -438,7 +298,7 @@ class _Scanner(CallReader):
             for arg in call.args:
                 self.ship(arg, f"argument of {name} (a Dataset)", LOADER, True, scope)
 
-    def child_cuda(self, given: Sequence[ast.expr | None], scope: _Scope, run: str = "") -> str:
+    def child_cuda(self, given: Sequence[ast.expr | None], scope: Scope, run: str = "") -> str:
         """How a child touches CUDA: its target function uses it, or it is handed a CUDA value."""
         names = [run] if run else []
         for node in given:
@@ -454,18 +314,18 @@ class _Scanner(CallReader):
         return "\0".join(names)  # resolved in ``finish``, once every function's CUDA use is known
 
     def add_start(
-        self, line: int, what: str, method: str, certain: bool, scope: _Scope, guarded: bool
+        self, line: int, what: str, method: str, certain: bool, scope: Scope, guarded: bool
     ) -> None:
         self.starts.append(ProcessStart(line, what, method, certain, scope.region, guarded))
 
     def ship_arg(
-        self, call: ast.Call, keyword: str, position: int | None, role: str, method: str, scope: _Scope
+        self, call: ast.Call, keyword: str, position: int | None, role: str, method: str, scope: Scope
     ) -> None:
         value = call_arg(call, keyword, position)
         if value is not None:
             self.ship(value, role, method, True, scope)
 
-    def ship(self, value: ast.expr, role: str, method: str, certain: bool, scope: _Scope) -> None:
+    def ship(self, value: ast.expr, role: str, method: str, certain: bool, scope: Scope) -> None:
         for label in self.offenders(value, scope):
             self.shipped.append(Shipped(value.lineno, label, role, method, certain))
 
@@ -529,23 +389,3 @@ def _with_child(start: ProcessStart, child: str) -> ProcessStart:
         return start
     return ProcessStart(start.line, start.what, start.method, start.certain, start.scope, start.guarded,
                         start.via, start.inner_line, child)  # fmt: skip
-
-
-def _grown_list(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
-    """``name.append(x)`` / ``name.extend(x)`` / ``name.insert(i, x)`` / ``name += x``: (name, x)."""
-    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
-        return stmt.target.id, stmt.value
-    call = stmt.value if isinstance(stmt, ast.Expr) else None
-    if (
-        isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Attribute)
-        and isinstance(call.func.value, ast.Name)
-        and call.func.attr in ("append", "extend", "insert")
-        and call.args
-    ):
-        return call.func.value.id, call.args[-1]
-    return None
-
-
-def _is_self_attribute(node: ast.expr) -> bool:
-    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
