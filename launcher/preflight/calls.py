@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from launcher.preflight.facts import DEFAULT
 from launcher.preflight.syntax import call_arg, canonical, cuda_device_literal, last_name, literal_str, statements
-from launcher.preflight.values import KeywordDicts
+from launcher.preflight.values import Counts, KeywordDicts
 
 _POOLS = {"multiprocessing.Pool", "concurrent.futures.ProcessPoolExecutor"}
 # torch.cuda functions that do not initialise CUDA (queued seeds, queries that answer without it).
@@ -35,8 +35,9 @@ class Loader:
 class CallReader:
     """Classifies the calls of one file; names resolve through its imports."""
 
-    def __init__(self, aliases: dict[str, str]) -> None:
+    def __init__(self, aliases: dict[str, str], counts: Counts) -> None:
         self.aliases = aliases
+        self.counts = counts
         self.contexts: dict[str, str] = {}  # name bound to get_context("x") -> "x"
         self.dicts = KeywordDicts()
         self.cuda_names: set[tuple[str, str]] = set()  # (region, name) holding a CUDA device or tensor/model
@@ -106,9 +107,8 @@ class CallReader:
             return Loader(method, False, workers=True)
         if workers is None:
             return Loader(method, False, workers=is_ctx_loader)  # ctx.dataloader: "auto"
-        if isinstance(workers, ast.Constant) and isinstance(workers.value, int):
-            return Loader(method, True, workers=workers.value > 0)
-        return Loader(method, False, workers=True)
+        above_zero = self.counts.positive(workers)
+        return Loader(method, above_zero is not None, workers=above_zero is not False)
 
     def workers_arg(self, call: ast.Call, position: int | None, region: str) -> tuple[ast.expr | None, bool]:
         """``num_workers`` as given (directly or in a ``**dict``), and False when a ``**`` cannot be read."""

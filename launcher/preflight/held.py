@@ -12,7 +12,8 @@ import ast
 from dataclasses import dataclass, field
 
 from launcher.preflight.calls import CallReader
-from launcher.preflight.syntax import kept_functions, statements, walk_outside_lambdas
+from launcher.preflight.syntax import is_main_guard, kept_functions, statements, walk_outside_lambdas
+from launcher.preflight.values import Counts
 
 
 @dataclass
@@ -36,11 +37,12 @@ class Scope:
 class HeldReader(CallReader):
     """The lambdas kept by names, calls and classes of one file (labels read "lambda at train.py:42")."""
 
-    def __init__(self, aliases: dict[str, str], file: str, returns_held: dict[str, list[str]]) -> None:
-        super().__init__(aliases)
+    def __init__(self, aliases: dict[str, str], counts: Counts, file: str, returns_held: dict[str, list[str]]) -> None:
+        super().__init__(aliases, counts)
         self.file = file
         self.returns_held = returns_held  # function -> labels of the lambdas its result keeps
         self.class_held: dict[str, list[str]] = {}  # class -> labels of lambdas its methods store on self
+        self.optional: set[str] = set()  # labels bound only when an ``if`` holds (an option, not the default)
 
     def bind_classes(self, body: list[ast.stmt]) -> None:
         """The file's classes: datasets, loaders, processes, and those that keep lambdas on ``self``."""
@@ -141,24 +143,32 @@ class HeldReader(CallReader):
                     else f"{scope.qualname}.{stmt.name}"
                 )  # fmt: skip
                 scope.defs[stmt.name] = (qual, stmt.lineno, in_guard)
+        optional = {
+            id(inner)
+            for stmt, _ in found
+            if isinstance(stmt, ast.If) and not is_main_guard(stmt.test)
+            for inner in ast.walk(stmt)
+        }
         for stmt, _ in found:
+            labels: list[str] = []
             grown = _grown_list(stmt)
             if grown is not None:
                 labels = self.held_by(grown[1], scope)
                 if labels:
                     scope.held[grown[0]] = [*scope.held.get(grown[0], []), *labels]
-            if not isinstance(stmt, ast.Assign):
-                continue
-            value = stmt.value
-            names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
-            if isinstance(value, ast.Lambda):
+            elif isinstance(stmt, ast.Assign):
+                value = stmt.value
+                names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
                 for name in names:
-                    scope.held[name] = [f"lambda {name} at {self.file}:{value.lineno}"]
-            elif names and not isinstance(value, ast.Name):
-                labels = self.held_by(value, scope)
-                if labels:
-                    for name in names:
-                        scope.held[name] = labels
+                    if isinstance(value, ast.Lambda):
+                        kept = [f"lambda {name} at {self.file}:{value.lineno}"]
+                    else:
+                        kept = [] if isinstance(value, ast.Name) else self.held_by(value, scope)
+                    if kept:
+                        scope.held[name] = kept
+                        labels += kept
+            if id(stmt) in optional:
+                self.optional.update(labels)
 
 
 def _grown_list(stmt: ast.stmt) -> tuple[str, ast.expr] | None:

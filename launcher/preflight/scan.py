@@ -54,6 +54,7 @@ from launcher.preflight.syntax import (
     plain_names,
     walk_outside_lambdas,
 )
+from launcher.preflight.values import Counts
 
 _TORCH_SPAWN = "torch.multiprocessing.spawn"
 _TORCH_START = "torch.multiprocessing.start_processes"
@@ -91,7 +92,8 @@ def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
 class _Scanner(HeldReader):
     def __init__(self, tree: ast.Module, filename: str, imported: Imported) -> None:
         returns = {name: list(labels) for name, labels in imported.returns_held}
-        super().__init__(import_aliases(tree), Path(filename).name, returns)
+        super().__init__(import_aliases(tree), Counts(tree), Path(filename).name, returns)
+        self.display = filename
         self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
         self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
         self.dataset_classes.update(imported.dataset_classes)
@@ -103,7 +105,7 @@ class _Scanner(HeldReader):
         self.loaders: dict[tuple[str, str], Loader] = {}  # (region, name) -> loader
         self.pools: dict[tuple[str, str], int] = {}  # (region, name) -> the pool's start line
         self.procs: list[tuple[int, str, str, bool, str]] = []  # (line, method, region, guarded, child_cuda)
-        self.regions_with_start: set[str] = set()
+        self.regions_with_start: dict[str, int] = {}  # region -> the line of its first ``.start()``
         self.iterations: list[tuple[int, str, str, bool]] = []  # (line, region, name, guarded)
         self.pool_tasks: list[tuple[int, str, str, list[str], list[str]]] = []  # (.., receiver, labels, targets)
         self.top_calls: list[tuple[int, str]] = []  # (line, function name) at import time
@@ -113,6 +115,10 @@ class _Scanner(HeldReader):
 
     # -- names -------------------------------------------------------------------------------
     # -- walking -----------------------------------------------------------------------------
+    def placed(self, labels: list[str]) -> list[str]:
+        """Labels as other files show them: "lambda at data/base.py:12", the path from the working directory."""
+        return [label.replace(f" at {self.file}:", f" at {self.display}:") for label in labels]
+
     def scan(self) -> Scan:
         module = Scope("<module>", "module", None)
         self.bind_classes(self.tree.body)
@@ -132,7 +138,7 @@ class _Scanner(HeldReader):
             module_names, guard_names, _imports(self.tree),
             tuple((c, m, self.cuda_in(self.process_child.get(c, f"{c}.run"))) for c, m in self.process_classes.items()
                   if c in module_names),
-            tuple((f, tuple(labels)) for f, labels in self.returns_held.items() if f in module_names),
+            tuple((f, tuple(self.placed(labels))) for f, labels in self.returns_held.items() if f in module_names),
             frozenset(c for c in self.dataset_classes if c in module_names),
         )  # fmt: skip
 
@@ -225,7 +231,7 @@ class _Scanner(HeldReader):
         if what == "multiprocessing.set_start_method":
             self.user_method = self.user_method or literal_str(call_arg(call, "method", 0))
         if isinstance(func, ast.Attribute) and func.attr == "start" and not call.args:
-            self.regions_with_start.add(region)
+            self.regions_with_start.setdefault(region, line)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr == "update":
             self.dicts.update(func.value.id, call, region)
         if isinstance(func, ast.Name):
@@ -327,12 +333,14 @@ class _Scanner(HeldReader):
 
     def ship(self, value: ast.expr, role: str, method: str, certain: bool, scope: Scope) -> None:
         for label in self.offenders(value, scope):
-            self.shipped.append(Shipped(value.lineno, label, role, method, certain))
+            self.shipped.append(Shipped(value.lineno, label, role, method, certain and label not in self.optional))
 
     def finish(self) -> None:
         """Resolve what needed the whole file: Process.start, loader iteration, pool tasks, reach."""
-        owners = {_owner(r) for r in self.regions_with_start} - {""}
+        owners = {_owner(r): n for r, n in reversed(self.regions_with_start.items()) if _owner(r)}
         for line, method, region, guarded, child in self.procs:
+            if region not in self.regions_with_start and _owner(region) in owners:
+                line = owners[_owner(region)]  # made in one method, started in another: report the start
             if region in self.regions_with_start or _owner(region) in owners:
                 self.starts.append(
                     ProcessStart(line, "multiprocessing.Process", method, True, region, guarded,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib.machinery
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,16 +140,30 @@ def check_lambdas(
             if item.method == facts.ALWAYS:
                 uses = [("pickle", True)]
             elif item.method == facts.LOADER:
-                uses = loaders
+                uses = [(method, certain and item.certain) for method, certain in loaders]
             else:
                 uses = [(judge.resolve(item.method), item.certain)]
             if not uses:
                 continue  # no DataLoader workers: nothing is pickled
-            findings.append(_pickle_finding(item, uses, _where(file, item.line)))
+            findings.append(_pickle_finding(item, uses, _object_place(item.label, file), _where(file, item.line)))
     return _worst_per_place_and_label(findings) or [ok("pickle", "nothing unpicklable is sent to another process")]
 
 
-def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: str) -> Finding:
+_PLACE = re.compile(r" at (\S+):(\d+)")
+
+
+def _object_place(label: str, file: ProjectFile) -> str:
+    """Where the unpicklable object is made (the fix goes there): its file (this one when the
+    label names it by file name alone, as labels of the same file do) and line."""
+    found = _PLACE.search(label)
+    if found is None:
+        return _display(file.path)
+    name, line = found.groups()
+    return f"{_display(file.path) if name == file.path.name else name}:{line}"
+
+
+def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: str, handover: str) -> Finding:
+    role = item.role if handover == where else f"{item.role}, given at {handover}"
     pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
     fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
     if pickling:
@@ -156,10 +171,10 @@ def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: st
         how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
         status: Status = "fail" if certain else "warn"
         maybe = "" if certain else " (if num_workers > 0)"
-        message = f"{item.label} ({item.role}) cannot be pickled {how}{maybe}"
+        message = f"{item.label} ({role}) cannot be pickled {how}{maybe}"
     else:
         status = "warn"
-        message = f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
+        message = f"{item.label} ({role}) works under fork only; spawn (macOS, Windows) cannot pickle"
     return Finding("pickle", status, where, message, fix)
 
 

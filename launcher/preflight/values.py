@@ -1,4 +1,4 @@
-"""Keyword dicts that a scope builds for ``f(**kwargs)``, followed statement by statement.
+"""What a script's values hold: keyword dicts built for ``f(**kwargs)``, and whether a count is above zero.
 
 ``kw = {"num_workers": 1}``, ``kw = dict(num_workers=n)``, ``kw.update(other)``,
 ``kw["num_workers"] = 2`` and ``{**a, **b}`` are followed; anything else (a parameter,
@@ -73,3 +73,61 @@ class KeywordDicts:
             else:
                 out[kw.arg] = kw.value
         return out
+
+
+_CPU_COUNTS = ("cpu_count", "sched_getaffinity")
+
+
+class Counts:
+    """Whether a count (``num_workers``) is above zero in the script's default configuration.
+
+    Reads ``parser.add_argument("--workers", default=2)`` defaults and ``args.workers = ...``
+    assignments of the whole file; ``os.cpu_count()``, ``min``/``max``/``int`` of such.
+    """
+
+    def __init__(self, tree: ast.Module) -> None:
+        self._options: dict[str, list[ast.expr]] = {}  # attribute name -> default and assigned values
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
+                dest = _option_dest(node)
+                default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+                if dest is not None and default is not None:
+                    self._options.setdefault(dest, []).append(default)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                        self._options.setdefault(target.attr, []).append(node.value)
+
+    def positive(self, node: ast.expr, depth: int = 0) -> bool | None:
+        """True: above zero as written or by default; False: a literal zero (or less); None: cannot tell."""
+        if depth > 4:
+            return None
+        if isinstance(node, ast.Constant):
+            return node.value > 0 if isinstance(node.value, int) and not isinstance(node.value, bool) else None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            values = [self.positive(v, depth + 1) for v in self._options.get(node.attr, [])]
+            return True if True in values else None
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in _CPU_COUNTS or (name == "len" and node.args and self.positive(node.args[0], depth + 1)):
+                return True
+            args = [self.positive(a, depth + 1) for a in node.args]
+            if name == "min" and args and all(a is True for a in args):
+                return True
+            if name in ("max", "int") and True in args:
+                return True
+        if isinstance(node, ast.IfExp):
+            sides = {self.positive(node.body, depth + 1), self.positive(node.orelse, depth + 1)}
+            return sides.pop() if len(sides) == 1 else None
+        return None
+
+
+def _option_dest(call: ast.Call) -> str | None:
+    """The attribute an ``add_argument`` call fills: ``dest=``, else its first long option."""
+    for kw in call.keywords:
+        if kw.arg == "dest":
+            return literal_str(kw.value)
+    names = [literal_str(a) for a in call.args]
+    longs = [n for n in names if n and n.startswith("--")]
+    first = longs[0] if longs else next((n for n in names if n), None)
+    return first.lstrip("-").replace("-", "_") if first else None

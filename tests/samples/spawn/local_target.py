@@ -2,10 +2,10 @@ import torch.multiprocessing as mp
 
 
 def main():
-    def work(rank):
+    def work(rank):  # <- pickle
         print(rank)
 
-    mp.spawn(work, nprocs=2)  # <- pickle
+    mp.spawn(work, nprocs=2)
 
 
 if __name__ == "__main__":

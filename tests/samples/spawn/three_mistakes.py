@@ -15,11 +15,11 @@ def train(rank):
 
 
 def main():
-    def evaluate(rank):
+    def evaluate(rank):  # <- pickle
         print("eval", rank)
 
     mp.spawn(train, nprocs=2)
-    mp.spawn(evaluate, nprocs=2)  # <- pickle
+    mp.spawn(evaluate, nprocs=2)
 
 
 main()  # <- main-guard

@@ -62,11 +62,11 @@ def test_a_lambda_inside_a_bound_transform_is_followed_to_the_loader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = project(tmp_path, monkeypatch, {"train.py": COMPOSE})
-    assert problems(check_lambdas, target, as_method="spawn") == {("fail", "train.py:8")}
+    assert problems(check_lambdas, target, as_method="spawn") == {("fail", "train.py:4")}
     findings = check_lambdas(target, "spawn", "linux", "spawn")
-    assert "lambda at train.py:4 (transform)" in findings[0].message
+    assert "lambda at train.py:4 (transform, given at train.py:8)" in findings[0].message
     if FORK_DEFAULT:
-        assert problems(check_lambdas, target) == {("warn", "train.py:8")}
+        assert problems(check_lambdas, target) == {("warn", "train.py:4")}
 
 
 def test_a_dataset_built_with_a_kept_lambda_positionally_is_charged(
@@ -89,7 +89,7 @@ def test_a_dataset_built_with_a_kept_lambda_positionally_is_charged(
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
     (finding,) = [f for f in check_lambdas(target, "spawn", "linux", "spawn") if f.status != "pass"]
-    assert finding.where == "train.py:11" and "local function main.<locals>.scale" in finding.message
+    assert finding.where == "train.py:9" and "local function main.<locals>.scale" in finding.message
 
 
 def test_a_class_that_stores_a_lambda_on_self_is_unpicklable_where_it_is_given(
@@ -105,7 +105,7 @@ def test_a_class_that_stores_a_lambda_on_self_is_unpicklable_where_it_is_given(
         loader = DataLoader(range(8), collate_fn=Collate(), num_workers=2)
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
-    assert problems(check_lambdas, target, as_method="spawn") == {("fail", "train.py:7")}
+    assert problems(check_lambdas, target, as_method="spawn") == {("fail", "train.py:5")}
 
 
 # -- num_workers through **kwargs -------------------------------------------------------------------
@@ -343,8 +343,10 @@ def test_a_function_of_another_module_that_returns_lambdas_is_followed_into_a_da
     }
     target = project(tmp_path, monkeypatch, files)
     (finding,) = [f for f in check_lambdas(target, "spawn", "linux", "spawn") if f.status != "pass"]
-    assert (finding.status, finding.where) == ("fail", "data/sets.py:5")
-    assert "lambda at base.py:10 and 1 more (attribute Pairs.tfm of a Dataset)" in finding.message
+    assert (finding.status, finding.where) == ("fail", "data/base.py:10")
+    assert "lambda at data/base.py:10 and 1 more (attribute Pairs.tfm of a Dataset, given at data/sets.py:5)" in (
+        finding.message
+    )
 
 
 @needs_fork_default
@@ -380,5 +382,5 @@ def test_an_imported_process_subclass_whose_run_uses_cuda_after_cuda_in_the_pare
     }
     target = project(tmp_path, monkeypatch, files)
     (finding,) = check_cuda_fork(target, "forkserver", "linux")
-    assert (finding.status, finding.where) == ("fail", "main.py:7")
+    assert (finding.status, finding.where) == ("fail", "main.py:10")
     assert "the child Worker.run uses CUDA at line 8" in finding.message
