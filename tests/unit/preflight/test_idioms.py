@@ -384,3 +384,42 @@ def test_an_imported_process_subclass_whose_run_uses_cuda_after_cuda_in_the_pare
     (finding,) = check_cuda_fork(target, "forkserver", "linux")
     assert (finding.status, finding.where) == ("fail", "main.py:10")
     assert "the child Worker.run uses CUDA at line 8" in finding.message
+
+
+# -- the default configuration: argparse defaults, options -------------------------------------------------
+@pytest.mark.parametrize(
+    ("workers", "expected"),
+    [
+        ('parser.add_argument("-j", "--workers", type=int, default=4)', "fail"),  # runs as-is with workers
+        ('parser.add_argument("--workers", type=int, default=0)', "warn"),  # only with --workers N
+        ('parser.add_argument("--workers", default=None)\nargs.workers = min(16, os.cpu_count())', "fail"),
+        ('parser.add_argument("--workers", type=int)', "warn"),  # cannot tell
+    ],
+)
+def test_num_workers_from_argparse_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str, expected: str
+) -> None:
+    source = "\n".join([
+        "import argparse, os", "from torch.utils.data import DataLoader", "parser = argparse.ArgumentParser()",
+        workers, "args = parser.parse_args()",
+        "loader = DataLoader(range(8), collate_fn=lambda b: b, num_workers=args.workers)\n",
+    ])  # fmt: skip
+    target = project(tmp_path, monkeypatch, {"train.py": source})
+    line = source.count("\n")
+    assert problems(check_lambdas, target, as_method="spawn") == {(expected, f"train.py:{line}")}
+
+
+def test_a_lambda_made_only_when_an_option_is_set_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = """\
+        from torch.utils.data import DataLoader
+
+        def main(args):
+            collate_fn = None
+            if args.mixup:
+                collate_fn = lambda batch: batch
+            loader = DataLoader(range(8), num_workers=4, collate_fn=collate_fn)
+        """
+    target = project(tmp_path, monkeypatch, {"train.py": source})
+    assert problems(check_lambdas, target, as_method="spawn") == {("warn", "train.py:6")}
