@@ -67,6 +67,7 @@ class Scan:
     process_classes: tuple[tuple[str, str, str], ...] = ()
     returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dataset_classes: frozenset[str] = frozenset()
+    starters: tuple[tuple[str, ProcessStart], ...] = ()  # module-level functions that start processes
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ class Imported:
     process_classes: tuple[tuple[str, str, str], ...] = ()
     returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dataset_classes: frozenset[str] = frozenset()
+    starters: tuple[tuple[str, ProcessStart], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.process_classes or self.returns_held or self.dataset_classes)
+        return bool(self.process_classes or self.returns_held or self.dataset_classes or self.starters)
 
 
 NOTHING_IMPORTED = Imported()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.preflight.facts import NOTHING_IMPORTED, Imported, ImportRef, Scan
+from launcher.preflight.facts import NOTHING_IMPORTED, Imported, ImportRef, ProcessStart, Scan
 
 MAX_DEPTH = 3  # the target is depth 0; its local imports 1; theirs 2; ...
 MAX_FILES = 30
@@ -66,22 +66,27 @@ def _with_imports(
     process: list[tuple[str, str, str]] = []
     returns: list[tuple[str, tuple[str, ...]]] = []
     datasets: set[str] = set()
+    starters: list[tuple[str, ProcessStart]] = []
     for ref in file.scan.imports:
         module = module_file(ref, file.path, roots)
         found = by_path.get(module.resolve()) if module is not None else None
-        if found is None or not ref.names:
+        if found is None:
             continue
         prefix = "." * ref.level + (f"{ref.module}." if ref.module else "")
         exported_processes = {name: (method, child) for name, method, child in found.process_classes}
         exported_returns = dict(found.returns_held)
-        for name in ref.names:
+        exported_starters = dict(found.starters)
+        names = ref.names or (*exported_processes, *exported_returns, *found.dataset_classes, *exported_starters)
+        for name in names:
+            if name in exported_starters:
+                starters.append((prefix + name, exported_starters[name]))
             if name in exported_processes:
                 process.append((prefix + name, *exported_processes[name]))
             if name in exported_returns:
                 returns.append((prefix + name, exported_returns[name]))
             if name in found.dataset_classes:
                 datasets.add(prefix + name)
-    imported = Imported(tuple(process), tuple(returns), frozenset(datasets))
+    imported = Imported(tuple(process), tuple(returns), frozenset(datasets), tuple(starters))
     if not imported:
         return file
     try:

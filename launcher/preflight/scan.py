@@ -63,8 +63,11 @@ _POOL_TASK_METHODS = {
     "starmap_async", "submit",
 }  # fmt: skip
 _ITERATORS = {"iter", "next", "list", "enumerate", "zip", "tuple", "sorted"}
+_NOT_ITERATING = {
+    "len", "print", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "setattr", "callable", "vars",
+    "dir", "DataLoader", "DistributedSampler", "prepare",
+}  # fmt: skip
 _LOADER_KEYWORDS = ("collate_fn", "worker_init_fn")
-_TRANSFORM_KEYWORDS = {"transform", "target_transform", "transforms", "pre_transform"}
 
 
 def scan_source(source: str, filename: str, imported: Imported = NOTHING_IMPORTED) -> Scan:
@@ -96,6 +99,7 @@ class _Scanner(HeldReader):
         self.display = filename
         self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
         self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
+        self.imported_starters = dict(imported.starters)
         self.dataset_classes.update(imported.dataset_classes)
         self.tree = tree
         self.user_method: str | None = None
@@ -138,8 +142,10 @@ class _Scanner(HeldReader):
             module_names, guard_names, _imports(self.tree),
             tuple((c, m, self.cuda_in(self.process_child.get(c, f"{c}.run"))) for c, m in self.process_classes.items()
                   if c in module_names),
-            tuple((f, tuple(self.placed(labels))) for f, labels in self.returns_held.items() if f in module_names),
+            tuple((f, tuple(self.placed(labels))) for f, labels in {**self.class_held, **self.returns_held}.items()
+                  if f in module_names),
             frozenset(c for c in self.dataset_classes if c in module_names),
+            tuple((s.scope, s) for s in self.starts if s.scope in module_names and not s.via),
         )  # fmt: skip
 
     def visit_body(self, body: list[ast.stmt], scope: Scope, guarded: bool) -> None:
@@ -173,6 +179,8 @@ class _Scanner(HeldReader):
             return
         if isinstance(node, (ast.For, ast.AsyncFor)):
             self.note_iteration(node.iter, node.lineno, scope, guarded)
+        if isinstance(node, ast.comprehension):
+            self.note_iteration(node.iter, node.iter.lineno, scope, guarded)
         if isinstance(node, ast.Assign):
             self.note_assignment(node.targets, node.value, scope)
         if isinstance(node, ast.With):
@@ -201,18 +209,31 @@ class _Scanner(HeldReader):
             if what == "multiprocessing.get_context":
                 for n in names:
                     self.contexts[n] = literal_str(call_arg(value, "method", 0)) or DEFAULT
-            loader = self.loader_of(value, region)
-            if loader is not None:
-                for n in names:
-                    self.loaders[(region, n)] = loader
-            if self.pool_method(value) is not None:
-                for n in names:
-                    self.pools[(region, n)] = value.lineno
-        if scope.kind == "function" and scope.parent is not None and scope.parent.dataset:
+        loader = self.loader_in(value, region)
+        if loader is not None:
+            for n in names:
+                self.loaders[(region, n)] = loader
+        if isinstance(value, ast.Call) and self.pool_method(value) is not None:
+            for n in names:
+                self.pools[(region, n)] = value.lineno
+        owner = scope.parent if scope.kind == "function" else None
+        process = self.process_classes.get(owner.qualname) if owner is not None else None
+        if owner is not None and (owner.dataset or process is not None):
             for target in targets:
                 if is_self_attribute(target) and isinstance(target, ast.Attribute):
-                    role = f"attribute {scope.parent.qualname}.{target.attr} of a Dataset"
-                    self.ship(value, role, LOADER, True, scope)
+                    kind = "a Dataset" if owner.dataset else "a Process (pickled when it starts)"
+                    role = f"attribute {owner.qualname}.{target.attr} of {kind}"
+                    self.ship(value, role, LOADER if owner.dataset else (process or DEFAULT), True, scope)
+
+    def loader_in(self, value: ast.expr, region: str) -> Loader | None:
+        """The loader a value builds, itself or in a container (``{x: DataLoader(...) for x in ...}``)."""
+        if isinstance(value, ast.Call):
+            return self.loader_of(value, region)
+        if isinstance(value, (ast.DictComp, ast.ListComp, ast.Dict, ast.List, ast.Tuple)):
+            for sub in ast.walk(value):
+                if isinstance(sub, ast.Call) and (loader := self.loader_of(sub, region)) is not None:
+                    return loader
+        return None
 
     def note_iteration(self, expr: ast.expr, line: int, scope: Scope, guarded: bool) -> None:
         for sub in walk_outside_lambdas(expr):
@@ -234,6 +255,15 @@ class _Scanner(HeldReader):
             self.regions_with_start.setdefault(region, line)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr == "update":
             self.dicts.update(func.value.id, call, region)
+        if region == "<module>" and not guarded and what in self.imported_starters:
+            start = self.imported_starters[what]
+            short = what.lstrip(".")
+            self.starts.append(ProcessStart(line, start.what, start.method, start.certain, "<module>", False,
+                                            via=f"{short}()", inner_line=start.line))  # fmt: skip
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            arg = arg.value if isinstance(arg, ast.Subscript) else arg  # loaders["train"]
+            if isinstance(arg, ast.Name) and last_name(func) not in _NOT_ITERATING:
+                self.iterations.append((line, region, arg.id, guarded))  # a function given a loader runs it
         if isinstance(func, ast.Name):
             if region == "<module>" and not guarded:
                 self.top_calls.append((line, func.id))
@@ -295,12 +325,12 @@ class _Scanner(HeldReader):
                     self.ship(kw.value, kw.arg, LOADER, True, scope)
                 elif loader.workers:
                     self.ship(kw.value, kw.arg, loader.method, loader.certain, scope)
-            elif kw.arg in _TRANSFORM_KEYWORDS:
+            elif kw.arg and kw.arg.endswith(("transform", "transforms")):
                 self.ship(kw.value, kw.arg, LOADER, True, scope)
         if loader is not None:
             self.loader_infos.append(loader)
         name = last_name(call.func)
-        if loader is None and (name in self.dataset_classes or what.startswith("torchvision.datasets.")):
+        if loader is None and (name in self.dataset_classes or name.endswith(("Dataset", "Folder"))):
             for arg in call.args:
                 self.ship(arg, f"argument of {name} (a Dataset)", LOADER, True, scope)
 

@@ -145,19 +145,21 @@ def check_lambdas(
                 uses = [(judge.resolve(item.method), item.certain)]
             if not uses:
                 continue  # no DataLoader workers: nothing is pickled
-            findings.append(_pickle_finding(item, uses, _object_place(item.label, file), _where(file, item.line)))
+            handover = _where(file, item.line)
+            findings.append(_pickle_finding(item, uses, _object_place(item.label, file, handover), handover))
     return _worst_per_place_and_label(findings) or [ok("pickle", "nothing unpicklable is sent to another process")]
 
 
 _PLACE = re.compile(r" at (\S+):(\d+)")
 
 
-def _object_place(label: str, file: ProjectFile) -> str:
-    """Where the unpicklable object is made (the fix goes there): its file (this one when the
-    label names it by file name alone, as labels of the same file do) and line."""
+def _object_place(label: str, file: ProjectFile, handover: str) -> str:
+    """Where to report: a lambda where it is written (the fix goes there; its file is this one when
+    the label names it by file name alone, as labels of the same file do); a function, named in the
+    message, where it is handed over."""
     found = _PLACE.search(label)
-    if found is None:
-        return _display(file.path)
+    if found is None or not label.startswith("lambda"):
+        return handover
     name, line = found.groups()
     return f"{_display(file.path) if name == file.path.name else name}:{line}"
 

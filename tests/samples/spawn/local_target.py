@@ -2,10 +2,10 @@ import torch.multiprocessing as mp
 
 
 def main():
-    def work(rank):  # <- pickle
+    def work(rank):
         print(rank)
 
-    mp.spawn(work, nprocs=2)
+    mp.spawn(work, nprocs=2)  # <- pickle
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ def train(rank):
 
 
 def main():
-    def evaluate(rank):  # <- pickle
+    def evaluate(rank):
         print("eval", rank)
 
     mp.spawn(train, nprocs=2)
-    mp.spawn(evaluate, nprocs=2)
+    mp.spawn(evaluate, nprocs=2)  # <- pickle
 
 
 main()  # <- main-guard

@@ -89,7 +89,7 @@ def test_a_dataset_built_with_a_kept_lambda_positionally_is_charged(
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
     (finding,) = [f for f in check_lambdas(target, "spawn", "linux", "spawn") if f.status != "pass"]
-    assert finding.where == "train.py:9" and "local function main.<locals>.scale" in finding.message
+    assert finding.where == "train.py:11" and "local function main.<locals>.scale" in finding.message
 
 
 def test_a_class_that_stores_a_lambda_on_self_is_unpicklable_where_it_is_given(
@@ -423,3 +423,69 @@ def test_a_lambda_made_only_when_an_option_is_set_is_a_warning(
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
     assert problems(check_lambdas, target, as_method="spawn") == {("warn", "train.py:6")}
+
+
+def test_a_process_subclass_keeping_a_local_function_from_another_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "train.py": "from workers import Pool\n\nif __name__ == '__main__':\n    Pool().start()\n",
+        "envs.py": "def make_env(name):\n    def _make():\n        return name\n    return _make\n",
+        "workers.py": """\
+            import torch.multiprocessing as mp
+            from envs import make_env
+
+            class Pool(mp.Process):
+                def __init__(self):
+                    super().__init__()
+                    self.env_fns = [make_env("cartpole") for _ in range(4)]
+            """,
+    }
+    target = project(tmp_path, monkeypatch, files)
+    (finding,) = [f for f in check_lambdas(target, "spawn", "linux", "spawn") if f.status != "pass"]
+    assert (finding.status, finding.where) == ("fail", "workers.py:7")  # a named function: where it is kept
+    assert "local function make_env.<locals>._make at envs.py:2" in finding.message
+    assert "attribute Pool.env_fns of a Process" in finding.message
+
+
+def test_an_imported_class_that_keeps_a_lambda_is_reported_at_the_lambda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "train.py": """\
+            from torch.utils.data import DataLoader
+            from vision.aug import TrainAugmentation
+            from vision.data import VOCDataset
+
+            if __name__ == "__main__":
+                ds = VOCDataset("voc", label_transform=TrainAugmentation(300))
+                for batch in DataLoader(ds, num_workers=4):
+                    pass
+            """,
+        "vision/__init__.py": "",
+        "vision/aug.py": "class TrainAugmentation:\n    def __init__(self, n):\n        self.f = lambda x: x / n\n",
+    }
+    target = project(tmp_path, monkeypatch, files)
+    assert problems(check_lambdas, target, as_method="spawn") == {("fail", "vision/aug.py:3")}
+
+
+def test_a_module_level_call_of_a_project_function_that_iterates_loaders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "unet.py": "import data\nfrom data import valid\n\ntrain_iter = data.train()\nvalid()\n",
+        "data.py": """\
+            from torch.utils.data import DataLoader
+
+            def train():
+                return [x for x in DataLoader(range(8), num_workers=2)]
+
+            def valid():
+                loaders = {k: DataLoader(range(8), num_workers=2) for k in ("a", "b")}
+                run(loaders["a"])
+            """,
+    }
+    target = project(tmp_path, monkeypatch, files)
+    assert problems(check_main_guard, target, as_method="spawn") == {("fail", "unet.py:4"), ("fail", "unet.py:5")}
+    (finding, _) = check_main_guard(target, "spawn", "linux", "spawn")
+    assert "data.train() runs at import" in finding.message
