@@ -123,7 +123,7 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
             ("cuda-fork", check_cuda_fork),
         ):
             if name not in skip:
-                findings += check(source, inputs.start_method, inputs.platform, inputs.default_method)
+                findings += check(source, inputs.start_method, inputs.platform, inputs.default_method, inputs.cwd)
     if "gpus" not in skip:
         findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
     if "port" not in skip:

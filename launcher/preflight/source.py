@@ -45,9 +45,9 @@ def _scanned(path: Path, imported: facts.Imported = facts.NOTHING_IMPORTED) -> f
     return _SCANNED[key]
 
 
-def _project(source_path: Path) -> list[ProjectFile]:
-    """The target and the project files it imports, each scanned once."""
-    return project_files(source_path, Path.cwd(), _scanned)
+def _project(source_path: Path, cwd: Path | None) -> list[ProjectFile]:
+    """The target and the project files it imports (found from ``cwd`` too), each scanned once."""
+    return project_files(source_path, cwd or Path.cwd(), _scanned)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,11 @@ def _where(file: ProjectFile, line: int) -> str:
 
 # -- AST checks ------------------------------------------------------------------------------------
 def check_main_guard(
-    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
 ) -> list[Finding]:
     """Process starts that run at import time, outside ``if __name__ == "__main__":``.
 
@@ -88,7 +92,7 @@ def check_main_guard(
     ``start_method`` is the launcher's chosen method (it applies to ``launcher.launch``);
     the user's own processes use their default (``default_method`` replaces the platform's).
     """
-    files = _project(source_path)
+    files = _project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
     for file in files:
@@ -123,7 +127,11 @@ def _worst_per_place(findings: list[Finding]) -> list[Finding]:
 
 
 def check_lambdas(
-    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
 ) -> list[Finding]:
     """Lambdas and local functions that get pickled to another process.
 
@@ -131,7 +139,7 @@ def check_lambdas(
     pool task, pickled under any method); warn when they only work because of fork.
     A dataset's functions are charged to the loaders with workers of the whole project.
     """
-    files = _project(source_path)
+    files = _project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     loaders = [(judge.resolve(m), c) for f in files for m, c in f.scan.loader_methods]
     findings: list[Finding] = []
@@ -205,14 +213,18 @@ def _worst_per_place_and_label(findings: list[Finding]) -> list[Finding]:
 
 
 def check_cuda_fork(
-    source_path: Path, start_method: str, platform: str, default_method: str | None = None
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
 ) -> list[Finding]:
     """CUDA touched earlier in the same code path than a fork.
 
     PyTorch forbids CUDA only inside forked children: a fail when the child (its target,
     as far as it can be read) uses CUDA, a warning when it does not seem to.
     """
-    files = _project(source_path)
+    files = _project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
     for file in files:
