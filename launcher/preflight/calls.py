@@ -107,7 +107,7 @@ class CallReader:
             return Loader(method, False, workers=True)
         if workers is None:
             return Loader(method, False, workers=is_ctx_loader)  # ctx.dataloader: "auto"
-        above_zero = self.counts.positive(workers)
+        above_zero = self.counts.positive(workers, region)
         return Loader(method, above_zero is not None, workers=above_zero is not False)
 
     def workers_arg(self, call: ast.Call, position: int | None, region: str) -> tuple[ast.expr | None, bool]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from launcher.preflight.syntax import literal_str
+from launcher.preflight.syntax import call_arg, literal_str
 
 Entries = dict[str, ast.expr]
 
@@ -81,13 +81,27 @@ _CPU_COUNTS = ("cpu_count", "sched_getaffinity")
 class Counts:
     """Whether a count (``num_workers``) is above zero in the script's default configuration.
 
-    Reads ``parser.add_argument("--workers", default=2)`` defaults and ``args.workers = ...``
-    assignments of the whole file; ``os.cpu_count()``, ``min``/``max``/``int`` of such.
+    Reads ``parser.add_argument("--workers", default=2)`` defaults, ``args.workers = ...`` and
+    ``workers = ...`` assignments of the whole file, a function parameter's default and the
+    arguments the file's calls give it; ``os.cpu_count()``, ``min``/``max``/``int`` of such.
     """
 
     def __init__(self, tree: ast.Module) -> None:
         self._options: dict[str, list[ast.expr]] = {}  # attribute name -> default and assigned values
+        self._names: dict[str, list[ast.expr]] = {}  # plain name -> assigned values
+        self._params: dict[str, list[str]] = {}  # function -> its parameters, in order
+        self._defaults: dict[tuple[str, str], ast.expr] = {}  # (function, parameter) -> default
+        self._calls: dict[str, list[ast.Call]] = {}  # function name -> the file's calls of it
         for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._read_params(node)
+            elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+                name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                self._calls.setdefault(name, []).append(node)
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self._names.setdefault(target.id, []).append(node.value)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
                 dest = _option_dest(node)
                 default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
@@ -98,26 +112,54 @@ class Counts:
                     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
                         self._options.setdefault(target.attr, []).append(node.value)
 
-    def positive(self, node: ast.expr, depth: int = 0) -> bool | None:
+    def _read_params(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        args = [*node.args.posonlyargs, *node.args.args]
+        self._params[node.name] = [a.arg for a in args]
+        for arg, default in zip(args[len(args) - len(node.args.defaults) :], node.args.defaults, strict=True):
+            self._defaults[(node.name, arg.arg)] = default
+        for arg, kw_default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
+            if kw_default is not None:
+                self._defaults[(node.name, arg.arg)] = kw_default
+
+    def _values_of(self, name: str, region: str) -> list[ast.expr]:
+        """What a plain name may hold in ``region``: its assignments, or as a parameter, its default
+        and the arguments of the file's calls of the function."""
+        values = list(self._names.get(name, []))
+        function = region.rsplit(".", 1)[-1]
+        params = self._params.get(function, [])
+        if name in params:
+            offset = 1 if params[:1] in (["self"], ["cls"]) else 0
+            if (function, name) in self._defaults:
+                values.append(self._defaults[(function, name)])
+            for call in self._calls.get(function, []):
+                given = call_arg(call, name, params.index(name) - offset)
+                if given is not None:
+                    values.append(given)
+        return values
+
+    def positive(self, node: ast.expr, region: str = "<module>", depth: int = 0) -> bool | None:
         """True: above zero as written or by default; False: a literal zero (or less); None: cannot tell."""
         if depth > 4:
             return None
+        if isinstance(node, ast.Name):
+            values = [self.positive(v, "<module>", depth + 1) for v in self._values_of(node.id, region)]
+            return True if True in values else None
         if isinstance(node, ast.Constant):
             return node.value > 0 if isinstance(node.value, int) and not isinstance(node.value, bool) else None
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            values = [self.positive(v, depth + 1) for v in self._options.get(node.attr, [])]
+            values = [self.positive(v, region, depth + 1) for v in self._options.get(node.attr, [])]
             return True if True in values else None
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in _CPU_COUNTS or (name == "len" and node.args and self.positive(node.args[0], depth + 1)):
+            if name in _CPU_COUNTS:
                 return True
-            args = [self.positive(a, depth + 1) for a in node.args]
+            args = [self.positive(a, region, depth + 1) for a in node.args]
             if name == "min" and args and all(a is True for a in args):
                 return True
             if name in ("max", "int") and True in args:
                 return True
         if isinstance(node, ast.IfExp):
-            sides = {self.positive(node.body, depth + 1), self.positive(node.orelse, depth + 1)}
+            sides = {self.positive(node.body, region, depth + 1), self.positive(node.orelse, region, depth + 1)}
             return sides.pop() if len(sides) == 1 else None
         return None
 

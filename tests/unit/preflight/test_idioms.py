@@ -489,3 +489,22 @@ def test_a_module_level_call_of_a_project_function_that_iterates_loaders(
     assert problems(check_main_guard, target, as_method="spawn") == {("fail", "unet.py:4"), ("fail", "unet.py:5")}
     (finding, _) = check_main_guard(target, "spawn", "linux", "spawn")
     assert "data.train() runs at import" in finding.message
+
+
+def test_num_workers_given_as_a_parameter_is_read_at_the_call_sites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = """\
+        import multiprocessing
+        from torch.utils.data import DataLoader
+
+        def build(ds, workers):
+            return DataLoader(ds, num_workers=workers, collate_fn=lambda b: b)
+
+        def main():
+            multiprocessing.set_start_method("spawn", force=True)
+            for batch in build(range(8), 4):
+                pass
+        """
+    target = project(tmp_path, monkeypatch, {"train.py": source})
+    assert problems(check_lambdas, target) == {("fail", "train.py:5")}  # spawn forced: fails on Linux too
