@@ -67,7 +67,9 @@ class Scan:
     process_classes: tuple[tuple[str, str, str], ...] = ()
     returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dataset_classes: frozenset[str] = frozenset()
-    starters: tuple[tuple[str, ProcessStart], ...] = ()  # module-level functions that start processes
+    starters: tuple[tuple[str, ProcessStart], ...] = ()  # functions and methods that start processes
+    returns_loader: tuple[tuple[str, str, bool], ...] = ()  # functions returning a loader with workers
+    positive_options: frozenset[str] = frozenset()  # argparse options whose default is above zero
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,14 @@ class Imported:
     returns_held: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dataset_classes: frozenset[str] = frozenset()
     starters: tuple[tuple[str, ProcessStart], ...] = ()
+    returns_loader: tuple[tuple[str, str, bool], ...] = ()
+    options: frozenset[str] = frozenset()  # the project's argparse options whose default is above zero
 
     def __bool__(self) -> bool:
-        return bool(self.process_classes or self.returns_held or self.dataset_classes or self.starters)
+        return bool(
+            self.process_classes or self.returns_held or self.dataset_classes or self.starters
+            or self.returns_loader or self.options
+        )  # fmt: skip
 
 
 NOTHING_IMPORTED = Imported()

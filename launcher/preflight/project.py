@@ -55,18 +55,28 @@ def project_files(target: Path, cwd: Path, scanned: Callable[[Path, Imported], S
                     continue
                 out.append(found)
                 queue.append(found)
-    return [_with_imports(f, out, roots, scanned) for f in out]
+    options = frozenset[str]().union(*(f.scan.positive_options for f in out))
+    latest = {f.path.resolve(): f for f in out}
+    for file in reversed(out):  # the deepest first: an importer then sees what its imports export
+        key = file.path.resolve()
+        latest[key] = _with_imports(latest[key], {k: f.scan for k, f in latest.items()}, roots, scanned, options)
+    return [latest[f.path.resolve()] for f in out]
 
 
 def _with_imports(
-    file: ProjectFile, files: list[ProjectFile], roots: list[Path], scanned: Callable[[Path, Imported], Scan]
+    file: ProjectFile,
+    by_path: dict[Path, Scan],
+    roots: list[Path],
+    scanned: Callable[[Path, Imported], Scan],
+    options: frozenset[str],
 ) -> ProjectFile:
-    """The file read again with the exports of the project files it imports names from (one hop)."""
-    by_path = {f.path.resolve(): f.scan for f in files}
+    """The file read again knowing the exports of the project files it imports, and the project's
+    argparse options whose default is above zero."""
     process: list[tuple[str, str, str]] = []
     returns: list[tuple[str, tuple[str, ...]]] = []
     datasets: set[str] = set()
     starters: list[tuple[str, ProcessStart]] = []
+    loaders: list[tuple[str, str, bool]] = []
     for ref in file.scan.imports:
         module = module_file(ref, file.path, roots)
         found = by_path.get(module.resolve()) if module is not None else None
@@ -78,15 +88,15 @@ def _with_imports(
         exported_starters = dict(found.starters)
         names = ref.names or (*exported_processes, *exported_returns, *found.dataset_classes, *exported_starters)
         for name in names:
-            if name in exported_starters:
-                starters.append((prefix + name, exported_starters[name]))
+            starters += [(prefix + k, s) for k, s in exported_starters.items() if k.split(".")[0] == name]
+            loaders += [(prefix + k, m, c) for k, m, c in found.returns_loader if k.split(".")[0] == name]
             if name in exported_processes:
                 process.append((prefix + name, *exported_processes[name]))
             if name in exported_returns:
                 returns.append((prefix + name, exported_returns[name]))
             if name in found.dataset_classes:
                 datasets.add(prefix + name)
-    imported = Imported(tuple(process), tuple(returns), frozenset(datasets), tuple(starters))
+    imported = Imported(tuple(process), tuple(returns), frozenset(datasets), tuple(starters), tuple(loaders), options)
     if not imported:
         return file
     try:

@@ -95,11 +95,13 @@ def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
 class _Scanner(HeldReader):
     def __init__(self, tree: ast.Module, filename: str, imported: Imported) -> None:
         returns = {name: list(labels) for name, labels in imported.returns_held}
-        super().__init__(import_aliases(tree), Counts(tree), Path(filename).name, returns)
+        super().__init__(import_aliases(tree), Counts(tree, imported.options), Path(filename).name, returns)
         self.display = filename
         self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
         self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
         self.imported_starters = dict(imported.starters)
+        self.returns_loader = {name: Loader(method, certain, True) for name, method, certain in imported.returns_loader}
+        self.instances: dict[tuple[str, str], str] = {}  # (region, name) -> the class it was made from
         self.dataset_classes.update(imported.dataset_classes)
         self.tree = tree
         self.user_method: str | None = None
@@ -145,7 +147,10 @@ class _Scanner(HeldReader):
             tuple((f, tuple(self.placed(labels))) for f, labels in {**self.class_held, **self.returns_held}.items()
                   if f in module_names),
             frozenset(c for c in self.dataset_classes if c in module_names),
-            tuple((s.scope, s) for s in self.starts if s.scope in module_names and not s.via),
+            tuple((s.scope, s) for s in self.starts if _exported(s.scope, module_names) and not s.via),
+            tuple((f, loader.method, loader.certain) for f, loader in self.returns_loader.items()
+                  if _exported(f, module_names)),
+            self.counts.positive_options(),
         )  # fmt: skip
 
     def visit_body(self, body: list[ast.stmt], scope: Scope, guarded: bool) -> None:
@@ -183,6 +188,10 @@ class _Scanner(HeldReader):
             self.note_iteration(node.iter, node.iter.lineno, scope, guarded)
         if isinstance(node, ast.Assign):
             self.note_assignment(node.targets, node.value, scope)
+        if isinstance(node, ast.Return) and node.value is not None:
+            loader = self.loader_held(node.value, scope)
+            if loader is not None and loader.workers:
+                self.returns_loader.setdefault(scope.region, loader)
         if isinstance(node, ast.With):
             for item in node.items:
                 if isinstance(item.optional_vars, ast.Name):
@@ -194,7 +203,12 @@ class _Scanner(HeldReader):
 
     def note_assignment(self, targets: list[ast.expr], value: ast.expr, scope: Scope) -> None:
         names = [t.id for t in targets if isinstance(t, ast.Name)]
+        unpacked = [e.id for t in targets if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Name)]
         region = scope.region
+        if region == "<module>" and isinstance(value, ast.Name) and value.id in self.aliases:
+            self.aliases.update({n: self.aliases[value.id] for n in names})  # Exp = Exp_Main
+        if isinstance(value, ast.Call) and (made := self.resolve(value.func)):
+            self.instances.update({(region, n): made for n in names})
         for target in targets:
             if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
                 self.dicts.set_item(target.value.id, target.slice, value, region)
@@ -209,9 +223,9 @@ class _Scanner(HeldReader):
             if what == "multiprocessing.get_context":
                 for n in names:
                     self.contexts[n] = literal_str(call_arg(value, "method", 0)) or DEFAULT
-        loader = self.loader_in(value, region)
+        loader = self.loader_held(value, scope)
         if loader is not None:
-            for n in names:
+            for n in [*names, *unpacked]:
                 self.loaders[(region, n)] = loader
         if isinstance(value, ast.Call) and self.pool_method(value) is not None:
             for n in names:
@@ -224,6 +238,32 @@ class _Scanner(HeldReader):
                     kind = "a Dataset" if owner.dataset else "a Process (pickled when it starts)"
                     role = f"attribute {owner.qualname}.{target.attr} of {kind}"
                     self.ship(value, role, LOADER if owner.dataset else (process or DEFAULT), True, scope)
+
+    def loader_held(self, value: ast.expr, scope: Scope) -> Loader | None:
+        """The loader a value is or holds: built there, in a container, a loader variable, or the
+        result of a function or method that returns one (``train_set, train_loader = get_data()``)."""
+        region = scope.region
+        if isinstance(value, ast.Name):
+            return self.loaders.get((region, value.id)) or self.loaders.get(("<module>", value.id))
+        if isinstance(value, ast.Tuple):
+            return next(filter(None, (self.loader_held(e, scope) for e in value.elts)), None)
+        if isinstance(value, ast.Call) and (callee := self.callee(value.func, scope)) in self.returns_loader:
+            return self.returns_loader[callee]
+        return self.loader_in(value, region)
+
+    def callee(self, func: ast.expr, scope: Scope) -> str:
+        """The function a call runs: the file's qualified name, ``Cls.method`` for ``self.method``,
+        ``module.Cls.method`` for a method of an instance of an imported class, or the dotted import."""
+        if isinstance(func, ast.Name):
+            return self.def_qualname(func.id, scope) or self.resolve(func) or func.id
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            base = func.value.id
+            if base == "self" and _owner(scope.region):
+                return f"{_owner(scope.region)}.{func.attr}"
+            made = self.instances.get((scope.region, base)) or self.instances.get(("<module>", base))
+            if made is not None:
+                return f"{made}.{func.attr}"
+        return self.resolve(func) or ""
 
     def loader_in(self, value: ast.expr, region: str) -> Loader | None:
         """The loader a value builds, itself or in a container (``{x: DataLoader(...) for x in ...}``)."""
@@ -255,9 +295,10 @@ class _Scanner(HeldReader):
             self.regions_with_start.setdefault(region, line)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr == "update":
             self.dicts.update(func.value.id, call, region)
-        if region == "<module>" and not guarded and what in self.imported_starters:
-            start = self.imported_starters[what]
-            short = what.lstrip(".")
+        runs = self.callee(func, scope)
+        if region == "<module>" and not guarded and runs in self.imported_starters:
+            start = self.imported_starters[runs]
+            short = ast.unparse(func)
             self.starts.append(ProcessStart(line, start.what, start.method, start.certain, "<module>", False,
                                             via=f"{short}()", inner_line=start.line))  # fmt: skip
         for arg in [*call.args, *(kw.value for kw in call.keywords)]:
@@ -414,6 +455,11 @@ class _Scanner(HeldReader):
                 if uses:
                     return f"{qual} uses CUDA at line {uses[0].line} ({uses[0].text})"
         return ""
+
+
+def _exported(region: str, module_names: frozenset[str]) -> bool:
+    """A module-level function or a method of a module-level class (what another file can call)."""
+    return "<locals>" not in region and region.split(".")[0] in module_names
 
 
 def _owner(region: str) -> str:

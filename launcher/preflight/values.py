@@ -86,7 +86,8 @@ class Counts:
     arguments the file's calls give it; ``os.cpu_count()``, ``min``/``max``/``int`` of such.
     """
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, project_options: frozenset[str] = frozenset()) -> None:
+        self.project_options = project_options  # options above zero by default in other project files
         self._options: dict[str, list[ast.expr]] = {}  # attribute name -> default and assigned values
         self._names: dict[str, list[ast.expr]] = {}  # plain name -> assigned values
         self._params: dict[str, list[str]] = {}  # function -> its parameters, in order
@@ -111,6 +112,10 @@ class Counts:
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
                         self._options.setdefault(target.attr, []).append(node.value)
+
+    def positive_options(self) -> frozenset[str]:
+        """The file's argparse options (and ``args.X`` assignments) above zero by default."""
+        return frozenset(name for name in self._options if self.positive(ast.Attribute(ast.Name("args"), name)))
 
     def _read_params(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         args = [*node.args.posonlyargs, *node.args.args]
@@ -148,7 +153,7 @@ class Counts:
             return node.value > 0 if isinstance(node.value, int) and not isinstance(node.value, bool) else None
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             values = [self.positive(v, region, depth + 1) for v in self._options.get(node.attr, [])]
-            return True if True in values else None
+            return True if True in values or node.attr in self.project_options else None
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in _CPU_COUNTS:

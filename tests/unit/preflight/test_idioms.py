@@ -508,3 +508,48 @@ def test_num_workers_given_as_a_parameter_is_read_at_the_call_sites(
         """
     target = project(tmp_path, monkeypatch, {"train.py": source})
     assert problems(check_lambdas, target) == {("fail", "train.py:5")}  # spawn forced: fails on Linux too
+
+
+def test_a_method_of_an_imported_class_run_at_import_iterates_a_loader_from_a_third_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "run.py": """\
+            import argparse
+            from exp.main import Exp_Main
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--num_workers", type=int, default=10)
+            args = parser.parse_args()
+            Exp = Exp_Main
+            exp = Exp(args)
+            exp.train()
+            """,
+        "exp/__init__.py": "",
+        "exp/main.py": """\
+            from provider import data_provider
+
+            class Exp_Main:
+                def __init__(self, args):
+                    self.args = args
+
+                def _get_data(self):
+                    return data_provider(self.args)
+
+                def train(self):
+                    train_set, train_loader = self._get_data()
+                    for i, batch in enumerate(train_loader):
+                        pass
+            """,
+        "provider.py": """\
+            from torch.utils.data import DataLoader
+
+            def data_provider(args):
+                data_loader = DataLoader(range(8), num_workers=args.num_workers)
+                return range(8), data_loader
+            """,
+    }
+    target = project(tmp_path, monkeypatch, files)
+    (finding,) = check_main_guard(target, "spawn", "linux", "spawn")
+    assert (finding.status, finding.where) == ("fail", "run.py:9")  # num_workers: run.py's default, 10
+    assert "exp.train() runs at import" in finding.message
