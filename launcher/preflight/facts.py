@@ -70,6 +70,7 @@ class Scan:
     starters: tuple[tuple[str, ProcessStart], ...] = ()  # functions and methods that start processes
     returns_loader: tuple[tuple[str, str, bool], ...] = ()  # functions returning a loader with workers
     positive_options: frozenset[str] = frozenset()  # argparse options whose default is above zero
+    unsure_workers: bool = False  # a loader whose num_workers it could not read (other files' options may tell)
 
 
 @dataclass(frozen=True)

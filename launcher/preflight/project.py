@@ -96,6 +96,7 @@ def _with_imports(
                 returns.append((prefix + name, exported_returns[name]))
             if name in found.dataset_classes:
                 datasets.add(prefix + name)
+    options = options if file.scan.unsure_workers else frozenset()
     imported = Imported(tuple(process), tuple(returns), frozenset(datasets), tuple(starters), tuple(loaders), options)
     if not imported:
         return file

@@ -82,9 +82,9 @@ def scan_file(path: Path, display: str, imported: Imported = NOTHING_IMPORTED) -
     return scan_source(path.read_text(encoding="utf-8", errors="replace"), display, imported)
 
 
-def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
+def _imports(nodes: list[ast.AST]) -> tuple[ImportRef, ...]:
     refs: list[ImportRef] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             refs += [ImportRef(node.lineno, a.name, 0, ()) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -95,7 +95,8 @@ def _imports(tree: ast.Module) -> tuple[ImportRef, ...]:
 class _Scanner(HeldReader):
     def __init__(self, tree: ast.Module, filename: str, imported: Imported) -> None:
         returns = {name: list(labels) for name, labels in imported.returns_held}
-        super().__init__(import_aliases(tree), Counts(tree, imported.options), Path(filename).name, returns)
+        self.nodes = list(ast.walk(tree))  # read once for imports, options and counts
+        super().__init__(import_aliases(self.nodes), Counts(self.nodes, imported.options), Path(filename).name, returns)
         self.display = filename
         self.process_classes.update((name, method) for name, method, _ in imported.process_classes)
         self.process_child = {name: f"!{child}" for name, _, child in imported.process_classes if child}
@@ -141,7 +142,7 @@ class _Scanner(HeldReader):
         ) - module_names
         return Scan(
             tuple(self.starts), tuple(self.shipped), tuple(self.cuda), self.user_method, loaders,
-            module_names, guard_names, _imports(self.tree),
+            module_names, guard_names, _imports(self.nodes),
             tuple((c, m, self.cuda_in(self.process_child.get(c, f"{c}.run"))) for c, m in self.process_classes.items()
                   if c in module_names),
             tuple((f, tuple(self.placed(labels))) for f, labels in {**self.class_held, **self.returns_held}.items()
@@ -151,6 +152,7 @@ class _Scanner(HeldReader):
             tuple((f, loader.method, loader.certain) for f, loader in self.returns_loader.items()
                   if _exported(f, module_names)),
             self.counts.positive_options(),
+            any(info.workers and not info.certain for info in self.loader_infos),
         )  # fmt: skip
 
     def visit_body(self, body: list[ast.stmt], scope: Scope, guarded: bool) -> None:

@@ -45,9 +45,27 @@ def _scanned(path: Path, imported: facts.Imported = facts.NOTHING_IMPORTED) -> f
     return _SCANNED[key]
 
 
+_PROJECTS: dict[tuple[Path, Path], tuple[tuple[tuple[int, int], ...], list[ProjectFile]]] = {}
+
+
 def _project(source_path: Path, cwd: Path | None) -> list[ProjectFile]:
-    """The target and the project files it imports (found from ``cwd`` too), each scanned once."""
-    return project_files(source_path, cwd or Path.cwd(), _scanned)
+    """The target and the project files it imports (found from ``cwd`` too), each scanned once;
+    kept while none of its files changed (the three source checks read the same project)."""
+    key = (source_path, cwd or Path.cwd())
+    if key in _PROJECTS:
+        stamps, files = _PROJECTS[key]
+        if _stamps(files) == stamps:
+            return files
+    files = project_files(source_path, key[1], _scanned)
+    _PROJECTS[key] = (_stamps(files), files)
+    return files
+
+
+def _stamps(files: list[ProjectFile]) -> tuple[tuple[int, int], ...]:
+    try:
+        return tuple((s.st_mtime_ns, s.st_size) for s in (f.path.stat() for f in files))
+    except OSError:
+        return ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ Pure functions over ``ast`` nodes; never imports torch or the user's code.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator
 
 # Callables whose last name starts with one of these keep the functions they are given
 # (a transform, a partial); other lower-case calls (``sorted(key=lambda ...)``) use them and return.
@@ -23,10 +24,11 @@ def is_main_guard(test: ast.expr) -> bool:
     return len(names) == 1 and len(consts) == 1
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> dotted import path, from every import in the file (``.data.f`` for ``from .data import f``)."""
+def import_aliases(nodes: Iterable[ast.AST]) -> dict[str, str]:
+    """Local name -> dotted import path, from every import among the file's nodes (``.data.f`` for
+    ``from .data import f``)."""
     out: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -41,6 +43,7 @@ def import_aliases(tree: ast.Module) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical(name: str) -> str:
     """Fold re-exports: torch.multiprocessing.Pool is multiprocessing.Pool, and so on."""
     for prefix in ("torch.multiprocessing.spawn.", "torch.multiprocessing."):

@@ -9,6 +9,7 @@ Never imports torch or the user's code.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 
 from launcher.preflight.syntax import call_arg, literal_str
 
@@ -86,14 +87,14 @@ class Counts:
     arguments the file's calls give it; ``os.cpu_count()``, ``min``/``max``/``int`` of such.
     """
 
-    def __init__(self, tree: ast.Module, project_options: frozenset[str] = frozenset()) -> None:
+    def __init__(self, nodes: Iterable[ast.AST], project_options: frozenset[str] = frozenset()) -> None:
         self.project_options = project_options  # options above zero by default in other project files
         self._options: dict[str, list[ast.expr]] = {}  # attribute name -> default and assigned values
         self._names: dict[str, list[ast.expr]] = {}  # plain name -> assigned values
         self._params: dict[str, list[str]] = {}  # function -> its parameters, in order
         self._defaults: dict[tuple[str, str], ast.expr] = {}  # (function, parameter) -> default
         self._calls: dict[str, list[ast.Call]] = {}  # function name -> the file's calls of it
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self._read_params(node)
             elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
