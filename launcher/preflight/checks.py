@@ -22,7 +22,8 @@ from launcher.hostinfo import GpuVisibility, HostFacts
 from launcher.plan.model import LaunchPlan
 from launcher.preflight.findings import CHECKS, Finding, with_way_out
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_threads
-from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
+from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard
+from launcher.preflight.target import check_target
 from launcher.targets import ModuleTarget, ScriptTarget
 
 

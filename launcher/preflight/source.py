@@ -1,71 +1,23 @@
-"""Checks that read the target's source: the target itself, the __main__ guard, pickling, CUDA before fork.
+"""Checks that read the target's source and its local imports: the __main__ guard, pickling, CUDA before fork.
 
 Severity follows what will actually happen: a fail for the start method the code
 will really use, a warning for what breaks only under spawn (macOS, Windows). The
-facts come from ``scan`` (AST only); modules are located without executing
-any package ``__init__``. Never imports torch or the user's code.
+facts come from ``scan`` (AST only) over the files ``project`` finds. Never imports
+torch or the user's code.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib.machinery
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.hints import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE
 from launcher.platforms import default_mp_start_method, start_method_pickles
 from launcher.preflight import facts
+from launcher.preflight.files import display, project
 from launcher.preflight.findings import Finding, Status, ok
-from launcher.preflight.project import ProjectFile, project_files
-from launcher.preflight.scan import scan_file
-
-
-def _display(path: Path) -> str:
-    if path.is_absolute():
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
-    return str(path)
-
-
-_SCANNED: dict[tuple[str, int, int, str, facts.Imported], facts.Scan] = {}
-
-
-def _scanned(path: Path, imported: facts.Imported = facts.NOTHING_IMPORTED) -> facts.Scan:
-    """The file's scan, cached by path, mtime, size and what it imports (several checks read one file)."""
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path), imported)
-    if key not in _SCANNED:
-        _SCANNED[key] = scan_file(path, key[3], imported)
-    return _SCANNED[key]
-
-
-_PROJECTS: dict[tuple[Path, Path], tuple[tuple[tuple[int, int], ...], list[ProjectFile]]] = {}
-
-
-def _project(source_path: Path, cwd: Path | None) -> list[ProjectFile]:
-    """The target and the project files it imports (found from ``cwd`` too), each scanned once;
-    kept while none of its files changed (the three source checks read the same project)."""
-    key = (source_path, cwd or Path.cwd())
-    if key in _PROJECTS:
-        stamps, files = _PROJECTS[key]
-        if _stamps(files) == stamps:
-            return files
-    files = project_files(source_path, key[1], _scanned)
-    _PROJECTS[key] = (_stamps(files), files)
-    return files
-
-
-def _stamps(files: list[ProjectFile]) -> tuple[tuple[int, int], ...]:
-    try:
-        return tuple((s.st_mtime_ns, s.st_size) for s in (f.path.stat() for f in files))
-    except OSError:
-        return ()
+from launcher.preflight.project import ProjectFile
 
 
 @dataclass(frozen=True)
@@ -91,7 +43,7 @@ def _judge(files: list[ProjectFile], chosen: str, platform: str, default_method:
 
 
 def _where(file: ProjectFile, line: int) -> str:
-    return f"{_display(file.path)}:{line}"
+    return f"{display(file.path)}:{line}"
 
 
 # -- AST checks ------------------------------------------------------------------------------------
@@ -110,7 +62,7 @@ def check_main_guard(
     ``start_method`` is the launcher's chosen method (it applies to ``launcher.launch``);
     the user's own processes use their default (``default_method`` replaces the platform's).
     """
-    files = _project(source_path, cwd)
+    files = project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
     for file in files:
@@ -157,7 +109,7 @@ def check_lambdas(
     pool task, pickled under any method); warn when they only work because of fork.
     A dataset's functions are charged to the loaders with workers of the whole project.
     """
-    files = _project(source_path, cwd)
+    files = project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     loaders = [(judge.resolve(m), c) for f in files for m, c in f.scan.loader_methods]
     findings: list[Finding] = []
@@ -187,7 +139,7 @@ def _object_place(label: str, file: ProjectFile, handover: str) -> str:
     if found is None or not label.startswith("lambda"):
         return handover
     name, line = found.groups()
-    return f"{_display(file.path) if name == file.path.name else name}:{line}"
+    return f"{display(file.path) if name == file.path.name else name}:{line}"
 
 
 def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: str, handover: str) -> Finding:
@@ -242,7 +194,7 @@ def check_cuda_fork(
     PyTorch forbids CUDA only inside forked children: a fail when the child (its target,
     as far as it can be read) uses CUDA, a warning when it does not seem to.
     """
-    files = _project(source_path, cwd)
+    files = project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
     for file in files:
@@ -265,100 +217,3 @@ def check_cuda_fork(
                 message += ": safe only while the children never use CUDA"
                 findings.append(Finding("cuda-fork", "warn", _where(file, start.line), message, FIX_CUDA_FORK))
     return findings or [ok("cuda-fork", "no fork after CUDA")]
-
-
-def check_target(
-    script: Path | None, module: str | None, function: str | None, cwd: Path
-) -> tuple[Finding, Path | None]:
-    """Whether the target exists, and the source file to scan (None when there is none to read).
-
-    Modules are located without running any package ``__init__``: the top-level package
-    by ``importlib.util.find_spec`` (which imports nothing for a top-level name), each
-    submodule by ``PathFinder`` over its parent's ``__path__`` as read from the spec.
-    Packages that rewrite ``__path__`` at import time are therefore not followed.
-    """
-    if script is not None:
-        path = script if script.is_absolute() else cwd / script
-        if path.is_dir():  # run as ``python DIR`` would: its __main__.py
-            if not (path / "__main__.py").is_file():
-                return Finding("target", "fail", "", f"{script}: is a directory, with no __main__.py to run",
-                               f"name the script in it (e.g. {script}/train.py), or add {script}/__main__.py"), None
-            path = path / "__main__.py"
-        if not path.is_file():
-            return Finding(
-                "target", "fail", "", f"{script}: no such file", f"check the path (from {cwd})"
-            ), None
-        label = _display(path)
-    elif module is not None:
-        found = _locate_module(module, function is None, cwd)
-        if isinstance(found, Finding):
-            return found, None
-        if found is None:
-            return ok("target", f"module {module} found (not Python source: not scanned)"), None
-        path, label = found, f"module {module}"
-    else:
-        return Finding("target", "fail", "", "no script or module to run", "name a script or -m module"), None
-    try:
-        scanned = _scanned(path)
-    except SyntaxError as e:
-        where = f"{_display(path)}:{e.lineno or 0}"
-        return Finding("target", "fail", where, f"SyntaxError: {e.msg}", "fix the syntax error"), None
-    except OSError as e:
-        return Finding(
-            "target", "fail", "", f"{label}: cannot read ({e.strerror})", "check permissions"
-        ), None
-    if function is not None:
-        problem = _function_problem(function, scanned, _display(path))
-        if problem is not None:
-            return problem, path
-        label += f", function {function}"
-    return ok("target", f"{label} found", _display(path)), path
-
-
-def _locate_module(module: str, run_as_main: bool, cwd: Path) -> Path | Finding | None:
-    """The module's source file, a failing Finding, or None for a module with no Python source."""
-    parts = module.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return Finding(
-            "target", "fail", "", f"{module!r} is not a module name", "use a dotted name: pkg.train"
-        )
-    search = [str(cwd), *sys.path]
-    try:
-        spec = importlib.machinery.PathFinder.find_spec(parts[0], search) or importlib.util.find_spec(
-            parts[0]
-        )
-    except (ImportError, ValueError):
-        spec = None
-    hint = "check the name, and that its folder is the working directory or on PYTHONPATH"
-    if spec is None:
-        return Finding("target", "fail", "", f"no module named {parts[0]!r}", hint)
-    for depth in range(2, len(parts) + 1):
-        name = ".".join(parts[:depth])
-        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations or []))
-        if spec is None:
-            return Finding("target", "fail", "", f"no module named {name!r}", hint)
-    if spec.submodule_search_locations is not None and run_as_main:
-        main = importlib.machinery.PathFinder.find_spec(
-            f"{module}.__main__", list(spec.submodule_search_locations)
-        )
-        if main is None:
-            return Finding(
-                "target", "fail", "", f"{module} is a package with no __main__.py", f"run {module}.<module>"
-            )
-        spec = main
-    origin = spec.origin
-    if origin is None or not origin.endswith(".py"):
-        return None
-    return Path(origin)
-
-
-def _function_problem(function: str, found: facts.Scan, where: str) -> Finding | None:
-    head = function.split(".")[0]
-    if head in found.module_names or "__getattr__" in found.module_names:
-        return None
-    if head in found.guard_names:
-        message = f"{head} is defined only under the __main__ guard: importing the file does not define it"
-        return Finding("target", "fail", where, message, "define it at module top level")
-    close = difflib.get_close_matches(head, sorted(found.module_names), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "define it at module top level"
-    return Finding("target", "fail", where, f"{head} is not defined at module top level", hint)

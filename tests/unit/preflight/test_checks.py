@@ -69,11 +69,11 @@ def test_render_table_shows_status_place_and_fix() -> None:
 def test_static_checks_do_not_import_torch_or_user_code() -> None:
     code = (
         "import sys; from pathlib import Path; import launcher.preflight.checks as p, launcher.platforms;"
-        "import launcher.preflight.source as source;"
+        "import launcher.preflight.target as target;"
         f"s = Path({str(SAMPLES)!r});"
         "p.run_static_checks(p.StaticInputs(platform='linux', start_method='forkserver', backend='gloo',"
         " nprocs=2, usable_cpus=2, cwd=s, script=Path('three_mistakes.py')));"
-        "source.check_target(None, 'pkg_heavy.train', 'main', s);"
+        "target.check_target(None, 'pkg_heavy.train', 'main', s);"
         "heavy = ('torch', 'numpy', 'pkg_heavy', 'three_mistakes');"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy);"
         "assert not bad, bad"
