@@ -1,6 +1,6 @@
 # Corpus case, written after pytorch/pytorch issue #1615 (torch.cuda.manual_seed_all is lazy: it queues
 # the seed and initialises nothing): seeding for reproducibility, then a Pool of CPU-only preprocessing
-# workers forked before the model ever touches the GPU.
+# workers forked before the model ever touches the GPU (the seeds are also set again right before the Pool).
 import argparse
 import glob
 import multiprocessing
@@ -30,6 +30,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     seed_everything(args.seed)
+    torch.cuda.manual_seed_all(args.seed)
     files = sorted(glob.glob(args.data))
     with multiprocessing.Pool(args.workers) as pool:
         features = pool.map(featurize, files)
