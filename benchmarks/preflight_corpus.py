@@ -38,7 +38,7 @@ from benchmarks.common import (
     run_benchmark_main,
     verdict,
 )
-from launcher.preflight import source
+from launcher.preflight import files
 from tests.unit.preflight.corpus_cases import CORPUS, JUDGEMENTS, at_mistake, judge, load_cases, problems
 
 NAME = "preflight_corpus"
@@ -64,11 +64,11 @@ def verdicts(case: dict[str, Any], judged: str) -> dict[str, Any]:
 
 
 def in_process_ms(case: dict[str, Any], runs: int) -> list[float]:
-    """``runs`` timings (ms) of the Linux judgement, each with the scan cache emptied first; one warm-up dropped."""
+    """``runs`` timings (ms) of the Linux judgement, each with the scan and project caches emptied first; one
+    warm-up dropped."""
     times = []
     for i in range(runs + 1):
-        cache = getattr(source, "_SCANNED", None)
-        if isinstance(cache, dict):
+        for cache in (files.SCANNED, files.PROJECTS):
             cache.clear()
         start = time.perf_counter()
         judge(case, JUDGEMENTS["linux"])

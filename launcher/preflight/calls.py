@@ -160,7 +160,7 @@ class CallReader:
         if what == "torch.device":
             return ""
         device = call_arg(node, "device", 0 if isinstance(func, ast.Attribute) and func.attr == "to" else None)
-        if cuda_device_literal(device):
+        if cuda_device_literal(device) or (device is not None and self.is_cuda_device(device)):
             return f"device={ast.unparse(device)}" if device is not None else ""
         if isinstance(device, ast.Name) and self.holds_cuda(device.id, region):
             return f"device={device.id} (CUDA)"

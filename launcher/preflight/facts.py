@@ -26,6 +26,7 @@ class ProcessStart:
     via: str = ""  # "main()" when reached from a top-level call of a function that starts it
     inner_line: int = 0  # the start's own line when ``via`` is set
     child_cuda: str = ""  # how the started children touch CUDA, as far as seen ("" when they do not)
+    child_known: bool = False  # the children's code was found in the project (then "" means: no CUDA)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from launcher.preflight.calls import Loader
@@ -114,7 +115,8 @@ class _Scanner(HeldReader):
         self.procs: list[tuple[int, str, str, bool, str]] = []  # (line, method, region, guarded, child_cuda)
         self.regions_with_start: dict[str, int] = {}  # region -> the line of its first ``.start()``
         self.iterations: list[tuple[int, str, str, bool]] = []  # (line, region, name, guarded)
-        self.pool_tasks: list[tuple[int, str, str, list[str], list[str]]] = []  # (.., receiver, labels, targets)
+        # (line, region, receiver, its pool's line when the task is read, labels, targets)
+        self.pool_tasks: list[tuple[int, str, str, int | None, list[str], list[str]]] = []
         self.top_calls: list[tuple[int, str]] = []  # (line, function name) at import time
         self.loader_infos: list[Loader] = []
         self.calls: dict[str, set[str]] = {}  # region -> qualnames of the file's functions it calls
@@ -348,7 +350,8 @@ class _Scanner(HeldReader):
         targets = [self.child_cuda(call.args, scope)]
         receiver = func.value
         if isinstance(receiver, ast.Name):
-            self.pool_tasks.append((call.lineno, scope.region, receiver.id, labels, targets))
+            bound = self.pools.get((scope.region, receiver.id)) or self.pools.get(("<module>", receiver.id))
+            self.pool_tasks.append((call.lineno, scope.region, receiver.id, bound, labels, targets))
         elif isinstance(receiver, ast.Call) and self.pool_method(receiver) is not None:
             for label in labels:
                 self.shipped.append(Shipped(call.lineno, label, "task of a process pool", ALWAYS, True))
@@ -417,7 +420,7 @@ class _Scanner(HeldReader):
             if region in self.regions_with_start or _owner(region) in owners:
                 self.starts.append(
                     ProcessStart(line, "multiprocessing.Process", method, True, region, guarded,
-                                 child_cuda=self.cuda_in(child))
+                                 child_cuda=self.cuda_in(child), child_known=_known(child))
                 )  # fmt: skip
         for line, region, name, guarded in self.iterations:
             loader = self.loaders.get((region, name)) or self.loaders.get(("<module>", name))
@@ -425,23 +428,23 @@ class _Scanner(HeldReader):
                 start = ProcessStart(line, LOADER_START, loader.method, loader.certain, region, guarded)
                 self.starts.append(start)
         children: dict[tuple[str, int], list[str]] = dict(self.pool_children)
-        for line, region, receiver, labels, targets in self.pool_tasks:
-            pool_line = self.pools.get((region, receiver)) or self.pools.get(("<module>", receiver))
+        for line, region, receiver, bound, labels, targets in self.pool_tasks:
+            pool_line = bound or self.pools.get((region, receiver)) or self.pools.get(("<module>", receiver))
             if pool_line is not None:
                 children.setdefault((region, pool_line), []).extend(targets)
                 for label in labels:
                     self.shipped.append(Shipped(line, label, "task of a process pool", ALWAYS, True))
-        self.starts = [
-            _with_child(s, self.cuda_in("\0".join(children.get((s.scope, s.line), [])))) for s in self.starts
-        ]
+        for i, start in enumerate(self.starts):
+            child = "\0".join(children.get((start.scope, start.line), []))
+            if _known(child) and not start.child_known:
+                self.starts[i] = replace(start, child_cuda=self.cuda_in(child), child_known=True)
         inner = [s for s in self.starts if s.scope != "<module>"]
         for line, name in self.top_calls:
             for start in inner:
                 if start.scope == name:
-                    self.starts.append(
-                        ProcessStart(line, start.what, start.method, start.certain, "<module>", False,
-                                     via=f"{name}()", inner_line=start.line, child_cuda=start.child_cuda)
-                    )  # fmt: skip
+                    reached = replace(start, line=line, scope="<module>", guarded=False, via=f"{name}()",
+                                      inner_line=start.line)  # fmt: skip
+                    self.starts.append(reached)
         self.starts = sorted(set(self.starts), key=lambda s: (s.line, s.inner_line, s.what))
         self.shipped = sorted(set(self.shipped), key=lambda s: (s.line, s.label, s.role))
 
@@ -470,8 +473,6 @@ def _owner(region: str) -> str:
     return "" if "<locals>" in region else head
 
 
-def _with_child(start: ProcessStart, child: str) -> ProcessStart:
-    if not child or start.child_cuda:
-        return start
-    return ProcessStart(start.line, start.what, start.method, start.certain, start.scope, start.guarded,
-                        start.via, start.inner_line, child)  # fmt: skip
+def _known(child: str) -> bool:
+    """Whether ``child_cuda`` names the children's code (functions found, or a text from their file)."""
+    return bool(child.replace("\0", "").strip())

@@ -192,7 +192,8 @@ def check_cuda_fork(
     """CUDA touched earlier in the same code path than a fork.
 
     PyTorch forbids CUDA only inside forked children: a fail when the child (its target,
-    as far as it can be read) uses CUDA, a warning when it does not seem to.
+    as far as it can be read) uses CUDA; nothing when its code was found and does not; a
+    warning when its code could not be read.
     """
     files = project(source_path, cwd)
     judge = _judge(files, start_method, platform, default_method)
@@ -213,7 +214,7 @@ def check_cuda_fork(
             if start.child_cuda:
                 findings.append(Finding("cuda-fork", "fail", _where(file, start.line),
                                         f"{message}, and the child {start.child_cuda}", FIX_CUDA_FORK))
-            else:
+            elif not start.child_known:
                 message += ": safe only while the children never use CUDA"
                 findings.append(Finding("cuda-fork", "warn", _where(file, start.line), message, FIX_CUDA_FORK))
     return findings or [ok("cuda-fork", "no fork after CUDA")]
