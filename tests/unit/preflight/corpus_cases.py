@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from launcher.platforms import choose_start_method
-from launcher.preflight.checks import StaticInputs, run_static_checks
+from launcher.preflight.checks import StaticInputs, judged_as, run_static_checks
 from launcher.preflight.findings import Finding
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -25,6 +25,7 @@ HOST_CHECKS = frozenset({"gpus", "port", "paths", "threads"})
 class Judgement:
     platform: str  # whose start methods decide: the launcher's own choice and the script's default
     status_key: str  # the label that holds the expected status
+    as_method: str | None = None  # judged as ``launcher check --as METHOD`` on that platform
 
 
 # One entry per way a script is judged. "spawn" is judged as macOS judges it (the launcher's workers and the
@@ -33,6 +34,7 @@ class Judgement:
 JUDGEMENTS = {
     "linux": Judgement("linux", "status_linux"),
     "spawn": Judgement("darwin", "status_spawn"),
+    "as-spawn": Judgement("linux", "status_spawn", as_method="spawn"),
 }
 
 
@@ -55,6 +57,8 @@ def judge(case: dict[str, Any], judgement: Judgement) -> list[Finding]:
         module=module,
         skip=HOST_CHECKS,
     )
+    if judgement.as_method is not None:
+        inputs = judged_as(inputs, judgement.as_method, None)
     return run_static_checks(inputs)
 
 
