@@ -2,23 +2,27 @@
 
 Facts: where processes start (and with which start method), which lambdas or local
 functions get pickled to another process (and by what), where CUDA is first touched,
-and which modules the file imports. ``preflight`` turns them into pass/warn/fail.
+which modules the file imports and what it exports to them (``facts.Scan``);
+``source`` turns them into pass/warn/fail. What other project files export comes in
+as ``facts.Imported`` (``project`` reads the files, deepest first).
 
 Never imports torch or the user's code: only ``ast`` over the file's text.
 
 Deliberate limits (a static reader cannot know more without running the code):
-- names are resolved through imports and plain assignments, not through attributes
-  (``self.loader``) or containers; other files are the job of ``project``;
+- names are resolved through imports, plain assignments, ``self.method`` and instances
+  of classes made in the same scope, not through other attributes or containers;
 - a function called at module top level is followed one level deep (``main()`` at top
   level whose body calls ``mp.spawn``), not further;
-- ``Process(...)`` (or a subclass defined in the file) counts as a start when the same
-  scope calls ``.start()`` on something;
-- a DataLoader (or a ``*Loader`` given ``num_workers``) starts workers when iterated
-  (``for``, ``iter``, ``next``, ``list``, ``enumerate``, ``zip``, ``tuple``) with
-  ``num_workers`` > 0; a value it cannot read (an argument, ``**vars(args)``) is "maybe"
+- ``Process(...)`` (or a subclass) counts as a start when the same scope, or another
+  method of the same class, calls ``.start()`` on something;
+- a DataLoader (or a subclass, or a ``*Loader`` given ``num_workers``) starts workers when
+  iterated (``for``, a comprehension, ``iter``, ``next``, ``list``, ``enumerate``, ...) or
+  given to a function, with ``num_workers`` > 0 (``values.Counts`` reads literals, argparse
+  defaults, ``**kwargs`` dicts and call sites); a value it cannot read is "maybe"
   (``certain=False``); a launcher ``ctx.dataloader`` defaults to ``auto``;
 - lambdas given to datasets (transforms, constructor arguments, attributes) are charged
   to the project's loaders that have workers (no data-flow tracking from dataset to loader);
+  a lambda bound only under an ``if`` is "maybe" (an option, not the default run);
 - statements run in source order: loops and branches are not simulated.
 """
 
