@@ -148,7 +148,7 @@ class CallReader:
         return None
 
     def cuda_text(self, node: ast.expr, region: str) -> str:
-        """How a call touches CUDA ("torch.cuda.set_device", ".cuda()", "device='cuda'"), or ""."""
+        """How a call touches CUDA ("torch.cuda.set_device", ".cuda()", ".to(device)", "device='cuda'"), or ""."""
         if not isinstance(node, ast.Call):
             return ""
         func = node.func
@@ -159,11 +159,16 @@ class CallReader:
             return ".cuda()"
         if what == "torch.device":
             return ""
-        device = call_arg(node, "device", 0 if isinstance(func, ast.Attribute) and func.attr == "to" else None)
-        if cuda_device_literal(device) or (device is not None and self.is_cuda_device(device)):
-            return f"device={ast.unparse(device)}" if device is not None else ""
-        if isinstance(device, ast.Name) and self.holds_cuda(device.id, region):
-            return f"device={device.id} (CUDA)"
+        moves = isinstance(func, ast.Attribute) and func.attr == "to"
+        device = call_arg(node, "device", 0 if moves else None)
+        if device is None:
+            return ""
+        if (
+            cuda_device_literal(device)
+            or self.is_cuda_device(device)
+            or (isinstance(device, ast.Name) and self.holds_cuda(device.id, region))
+        ):
+            return f".to({ast.unparse(device)})" if moves else f"device={ast.unparse(device)}"
         return ""
 
     def is_cuda_device(self, value: ast.expr) -> bool:
