@@ -15,13 +15,14 @@ from launcher.preflight.syntax import call_arg, canonical, cuda_device_literal, 
 from launcher.preflight.values import Counts, KeywordDicts
 
 _POOLS = {"multiprocessing.Pool", "concurrent.futures.ProcessPoolExecutor"}
-# torch.cuda functions that do not initialise CUDA (queued seeds, queries that answer without it).
+# torch.cuda functions that do not initialise CUDA, as torch/cuda reads: seeds and RNG states are queued
+# (_lazy_call), memory queries answer {} / 0 before initialisation, empty_cache does nothing then.
+# Not here, because they do initialise: get_rng_state(_all), reset_peak_memory_stats, current_device.
 _CUDA_NO_INIT = {
     "is_available", "device_count", "is_initialized", "manual_seed", "manual_seed_all", "seed",
     "seed_all", "set_rng_state", "set_rng_state_all", "empty_cache", "memory_allocated",
     "memory_reserved", "max_memory_allocated", "max_memory_reserved", "memory_stats", "memory_summary",
-    "reset_peak_memory_stats", "reset_max_memory_allocated", "memory_cached", "max_memory_cached",
-    "amp", "nvtx", "get_rng_state_all",
+    "memory_cached", "max_memory_cached", "amp", "nvtx",
 }  # fmt: skip
 
 
