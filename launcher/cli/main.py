@@ -16,6 +16,7 @@ from launcher import trace
 from launcher.errors import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, LauncherError, with_hint
 
 if TYPE_CHECKING:
+    from launcher.cli.check import CheckOptions
     from launcher.cli.flags import ParsedFlags
     from launcher.plan.model import LaunchPlan
     from launcher.preflight.findings import Finding
@@ -55,8 +56,11 @@ def _discard_closed_streams() -> None:
             os.close(devnull)
 
 
-def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
-    """Flags → job → plan → static preflight; with ``launching``, the launch's helpers start on the way."""
+def prepare(
+    args: list[str], launching: Helpers | None = None, judge: CheckOptions | None = None
+) -> tuple[ParsedFlags, LaunchPlan, list[Finding]]:
+    """Flags → job → plan → static preflight; with ``launching``, the launch's helpers start on the way;
+    with ``judge``, the source is judged as another start method or platform would run it."""
     from launcher.cli.flags import parse_flags
 
     trace.mark("launcher: prepare start")
@@ -72,23 +76,31 @@ def prepare(args: list[str], launching: Helpers | None = None) -> tuple[ParsedFl
     from launcher.config.job import load_job
     from launcher.hostinfo import host_facts
     from launcher.plan.build import build_plan, rendezvous_host
-    from launcher.preflight.checks import run_static_checks, static_inputs, validate_skip
+    from launcher.preflight.checks import judged_as, run_static_checks, static_inputs, validate_skip
 
     job = load_job(flags.job)
     for warning in job.warnings:
         print(f"launcher: warning: {warning}", file=sys.stderr)
     facts = host_facts(os.environ, rendezvous_host(job.config), job.config.world.local_addr)
     plan = build_plan(job.config, job.target, job.args, detect(os.environ), facts)
-    findings = run_static_checks(static_inputs(plan, facts, validate_skip(flags.skip_checks), job.origins))
+    inputs = static_inputs(plan, facts, validate_skip(flags.skip_checks), job.origins)
+    if judge is not None:
+        inputs = judged_as(inputs, judge.as_method, judge.platform)
+    findings = run_static_checks(inputs)
     trace.mark("launcher: prepare end")
     return flags, plan, findings
 
 
 def _check(args: list[str]) -> int:
-    """``launcher check TARGET``: every preflight check as a table; nothing starts."""
+    """``launcher check [--as METHOD] [--platform OS] TARGET``: every preflight check as a table; nothing starts."""
+    from launcher.cli.check import check_help, split_check_options
     from launcher.preflight.findings import failures, render_table
 
-    _, _, findings = prepare(args)
+    options, rest = split_check_options(args)
+    if options.help:
+        print(check_help(), end="")
+        return EXIT_OK
+    _, _, findings = prepare(rest, judge=options)
     print(render_table(findings))
     return EXIT_USAGE if failures(findings) else EXIT_OK
 

@@ -11,6 +11,7 @@ Never imports torch or the user's code.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from launcher.hostinfo import GpuVisibility, HostFacts
 from launcher.network import Resolution
 from launcher.plan.model import LaunchPlan
 from launcher.preflight.call import check_call
-from launcher.preflight.findings import CHECKS, Finding
+from launcher.preflight.findings import CHECKS, Finding, with_way_out
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
 from launcher.preflight.parallel import check_parallel
-from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
+from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard
+from launcher.preflight.target import check_target
 from launcher.targets import ModuleTarget, ScriptTarget
 
 
@@ -54,6 +56,7 @@ class StaticInputs:
     omp_num_threads: str | None = None  # only a value the user set
     discarded_output: bool = False  # a stream redirected away from the console with no log dir to go to
     skip: frozenset[str] = frozenset()  # check names from --skip-check
+    default_method: str | None = None  # replaces the platform's default start method (``check --as``)
 
 
 def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = frozenset(),
@@ -100,6 +103,18 @@ def static_inputs(plan: LaunchPlan, facts: HostFacts, skip: frozenset[str] = fro
     )
 
 
+def judged_as(inputs: StaticInputs, method: str | None, platform: str | None) -> StaticInputs:
+    """The inputs as another platform or start method would see them (``launcher check --as spawn``).
+
+    ``method`` starts the launcher's workers and replaces the platform default for the
+    user's own processes; without it, another platform brings its own default (spawn on
+    macOS and Windows). A start method the script names itself is kept.
+    """
+    platform = platform or inputs.platform
+    chosen = method or (inputs.start_method if platform == inputs.platform else "spawn")
+    return dataclasses.replace(inputs, platform=platform, start_method=chosen, default_method=method)
+
+
 def validate_skip(names: Iterable[str]) -> frozenset[str]:
     """``--skip-check`` values, checked against ``CHECKS`` (a typo is a UsageError, not a silent no-op)."""
     out = set()
@@ -128,7 +143,7 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
             ("cuda-fork", check_cuda_fork),
         ):
             if name not in skip:
-                findings += check(source, inputs.start_method, inputs.platform)
+                findings += check(source, inputs.start_method, inputs.platform, inputs.default_method, inputs.cwd)
         findings += check_parallel(source, inputs.nprocs, skip)  # data-parallel, thread-cuda: warnings only
     if "gpus" not in skip:
         findings.append(check_gpus(inputs.backend, inputs.nprocs, inputs.gpus))
@@ -143,4 +158,4 @@ def run_static_checks(inputs: StaticInputs) -> list[Finding]:
                                     "there is no log dir", "add --log-dir DIR to keep it, or use --tee"))
     if "threads" not in skip:
         findings.append(check_threads(inputs.omp_num_threads, inputs.nprocs, inputs.usable_cpus))
-    return findings
+    return [with_way_out(f) for f in findings]

@@ -6,13 +6,27 @@ Plain data and text; never imports torch or the user's code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from launcher.errors import PreflightError
 
-CHECKS = ("target", "main-guard", "pickle", "cuda-fork", "data-parallel", "thread-cuda", "gpus", "rendezvous",
-          "port", "paths", "threads")
+# Every check, in table order, with one line on what it catches: the single source for
+# ``launcher check --help``, ``--skip-check`` and its help.
+CHECK_DESCRIPTIONS: dict[str, str] = {
+    "target": "the script, module or function to run exists and parses",
+    "main-guard": 'no process starts at import time, outside `if __name__ == "__main__":`',
+    "pickle": "no lambda or local function is sent to another process (DataLoader workers, pools, spawn)",
+    "cuda-fork": "CUDA is not initialised before a fork whose children use it",
+    "data-parallel": "no nn.DataParallel in a job of several processes (DDP instead: docs/data-parallel.md)",
+    "thread-cuda": "no torch.cuda call in a function handed to a thread pool (threads never touch CUDA)",
+    "gpus": "the GPUs visible match the backend and the number of processes",
+    "rendezvous": "the rendezvous host of a multi-node job resolves on this host",
+    "port": "the master port is free",
+    "paths": "the paths the job reads and writes exist or can be created",
+    "threads": "OMP_NUM_THREADS does not oversubscribe the CPUs",
+}
+CHECKS = tuple(CHECK_DESCRIPTIONS)
 Status = Literal["pass", "warn", "fail"]
 
 
@@ -28,6 +42,14 @@ class Finding:
 def ok(check: str, message: str, where: str = "") -> Finding:
     """A passing finding: what was checked."""
     return Finding(check, "pass", where, message, "")
+
+
+def with_way_out(finding: Finding) -> Finding:
+    """A failing finding whose fix ends with how to launch anyway (``or --skip-check NAME``)."""
+    if finding.status != "fail" or finding.fix.endswith(f"--skip-check {finding.check}"):
+        return finding
+    way_out = f"--skip-check {finding.check}"
+    return replace(finding, fix=f"{finding.fix}; or {way_out}" if finding.fix else f"or {way_out}")
 
 
 def failures(findings: Sequence[Finding]) -> list[Finding]:

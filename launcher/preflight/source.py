@@ -1,83 +1,88 @@
-"""Checks that read the target's source: the target itself, the __main__ guard, pickling, CUDA before fork.
+"""Checks that read the target's source and its local imports: the __main__ guard, pickling, CUDA before fork.
 
 Severity follows what will actually happen: a fail for the start method the code
 will really use, a warning for what breaks only under spawn (macOS, Windows). The
-facts come from ``scan`` (AST only); modules are located without executing
-any package ``__init__``. Never imports torch or the user's code.
+facts come from ``scan`` (AST only) over the files ``project`` finds. Never imports
+torch or the user's code.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib.machinery
-import importlib.util
-import sys
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.hints import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE
 from launcher.platforms import default_mp_start_method, start_method_pickles
-from launcher.preflight import scan
+from launcher.preflight import facts
+from launcher.preflight.files import display, project
 from launcher.preflight.findings import Finding, Status, ok
+from launcher.preflight.project import ProjectFile
 
 
-def _display(path: Path) -> str:
-    if path.is_absolute():
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
-    return str(path)
+@dataclass(frozen=True)
+class _Judge:
+    """Which start method each process start will really use."""
+
+    chosen: str  # the launcher's chosen method for its workers
+    user_method: str | None  # a literal set_start_method in the project
+    platform: str
+    default_method: str | None  # the platform default, replaced (``launcher check --as spawn``)
+
+    def resolve(self, method: str) -> str:
+        if method == facts.DEFAULT:
+            return self.user_method or self.default_method or default_mp_start_method(self.platform)
+        if method == facts.LAUNCHER:
+            return self.chosen
+        return method
 
 
-_SCANNED: dict[tuple[str, int, int, str], scan.Scan] = {}
+def _judge(files: list[ProjectFile], chosen: str, platform: str, default_method: str | None) -> _Judge:
+    user = next((f.scan.user_start_method for f in files if f.scan.user_start_method), None)
+    return _Judge(chosen, user, platform, default_method)
 
 
-def _scanned(path: Path) -> scan.Scan:
-    """The file's scan, cached by path, mtime and size (several checks read one file)."""
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, _display(path))
-    if key not in _SCANNED:
-        _SCANNED[key] = scan.scan_file(path, key[3])
-    return _SCANNED[key]
-
-
-def _resolve(method: str, chosen: str, found: scan.Scan, platform: str) -> str:
-    if method == scan.DEFAULT:
-        return found.user_start_method or default_mp_start_method(platform)
-    if method == scan.LAUNCHER:
-        return chosen
-    return method
+def _where(file: ProjectFile, line: int) -> str:
+    return f"{display(file.path)}:{line}"
 
 
 # -- AST checks ------------------------------------------------------------------------------------
-def check_main_guard(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+def check_main_guard(
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
+) -> list[Finding]:
     """Process starts that run at import time, outside ``if __name__ == "__main__":``.
 
     The launcher runs a script as ``__main__``; a child started by spawn or forkserver
-    re-imports it, so a top-level start there runs again in every child: fail. Under fork
-    it works, so it is a portability warning. ``start_method`` is the launcher's chosen
-    method (it applies to ``launcher.launch``); the user's own processes use their default.
+    re-imports it (and the project modules it imports), so a top-level start there runs
+    again in every child: fail. Under fork it works, so it is a portability warning.
+    ``start_method`` is the launcher's chosen method (it applies to ``launcher.launch``);
+    the user's own processes use their default (``default_method`` replaces the platform's).
     """
-    found = _scanned(source_path)
+    files = project(source_path, cwd)
+    judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
-    for start in found.starts:
-        if start.scope != "<module>" or start.guarded:
-            continue
-        method = _resolve(start.method, start_method, found, platform)
-        where = f"{_display(source_path)}:{start.line}"
-        if start.via:
-            what = f"{start.via} runs at import, outside the __main__ guard, and starts {start.what}"
-            what += f" (line {start.inner_line})"
-        else:
-            what = f"{start.what} runs at import, outside the __main__ guard"
-        maybe = "" if start.certain else " (if num_workers > 0)"
-        if start_method_pickles(method):
-            status: Status = "fail" if start.certain else "warn"
-            message = f"{what}: each {method} child re-runs it{maybe}"
-        else:
-            status = "warn"
-            message = f"{what}: works under fork only, not under spawn (macOS, Windows)"
-        findings.append(Finding("main-guard", status, where, message, FIX_MAIN_GUARD))
+    for file in files:
+        for start in file.scan.starts:
+            if start.scope != "<module>" or start.guarded:
+                continue
+            method = judge.resolve(start.method)
+            if start.via:
+                what = f"{start.via} runs at import, outside the __main__ guard, and starts {start.what}"
+                what += f" (line {start.inner_line})"
+            else:
+                what = f"{start.what} runs at import, outside the __main__ guard"
+            maybe = "" if start.certain else " (if num_workers > 0)"
+            if start_method_pickles(method):
+                status: Status = "fail" if start.certain else "warn"
+                message = f"{what}: each {method} child re-runs it{maybe}"
+            else:
+                status = "warn"
+                message = f"{what}: works under fork only, not under spawn (macOS, Windows)"
+            findings.append(Finding("main-guard", status, _where(file, start.line), message, FIX_MAIN_GUARD))
     return _worst_per_place(findings) or [ok("main-guard", "no process starts at import time")]
 
 
@@ -91,156 +96,125 @@ def _worst_per_place(findings: list[Finding]) -> list[Finding]:
     return list(best.values())
 
 
-def check_lambdas(source_path: Path, start_method: str, platform: str) -> list[Finding]:
+def check_lambdas(
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
+) -> list[Finding]:
     """Lambdas and local functions that get pickled to another process.
 
     Fail when the start method that will be used pickles them (spawn, forkserver, or a
     pool task, pickled under any method); warn when they only work because of fork.
+    A dataset's functions are charged to the loaders with workers of the whole project.
     """
-    found = _scanned(source_path)
-    loaders = [(_resolve(m, start_method, found, platform), c) for m, c in found.loader_methods]
+    files = project(source_path, cwd)
+    judge = _judge(files, start_method, platform, default_method)
+    loaders = [(judge.resolve(m), c) for f in files for m, c in f.scan.loader_methods]
     findings: list[Finding] = []
-    for item in found.shipped:
-        if item.method == scan.ALWAYS:
-            uses = [("pickle", True)]
-        elif item.method == scan.LOADER:
-            uses = loaders
-        else:
-            uses = [(_resolve(item.method, start_method, found, platform), item.certain)]
-        if not uses:
-            continue  # no DataLoader workers: nothing is pickled
-        pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
-        where = f"{_display(source_path)}:{item.line}"
-        fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
-        if pickling:
-            method, certain = max(pickling, key=lambda mc: mc[1])
-            how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
-            status: Status = "fail" if certain else "warn"
-            maybe = "" if certain else " (if num_workers > 0)"
-            message = f"{item.label} ({item.role}) cannot be pickled {how}{maybe}"
-        else:
-            status = "warn"
-            message = (
-                f"{item.label} ({item.role}) works under fork only; spawn (macOS, Windows) cannot pickle"
-            )
-        findings.append(Finding("pickle", status, where, message, fix))
-    return findings or [ok("pickle", "nothing unpicklable is sent to another process")]
+    for file in files:
+        for item in _one_per_handover(file.scan.shipped):
+            if item.method == facts.ALWAYS:
+                uses = [("pickle", True)]
+            elif item.method == facts.LOADER:
+                uses = [(method, certain and item.certain) for method, certain in loaders]
+            else:
+                uses = [(judge.resolve(item.method), item.certain)]
+            if not uses:
+                continue  # no DataLoader workers: nothing is pickled
+            handover = _where(file, item.line)
+            findings.append(_pickle_finding(item, uses, _object_place(item.label, file, handover), handover))
+    return _worst_per_place_and_label(findings) or [ok("pickle", "nothing unpicklable is sent to another process")]
 
 
-def check_cuda_fork(source_path: Path, start_method: str, platform: str) -> list[Finding]:
-    """CUDA touched earlier in the same code path than a fork of processes that may use it."""
-    found = _scanned(source_path)
+_PLACE = re.compile(r" at (\S+):(\d+)")
+
+
+def _object_place(label: str, file: ProjectFile, handover: str) -> str:
+    """Where to report: a lambda where it is written (the fix goes there; its file is this one when
+    the label names it by file name alone, as labels of the same file do); a function, named in the
+    message, where it is handed over."""
+    found = _PLACE.search(label)
+    if found is None or not label.startswith("lambda"):
+        return handover
+    name, line = found.groups()
+    return f"{display(file.path) if name == file.path.name else name}:{line}"
+
+
+def _pickle_finding(item: facts.Shipped, uses: list[tuple[str, bool]], where: str, handover: str) -> Finding:
+    role = item.role if handover == where else f"{item.role}, given at {handover}"
+    pickling = [(m, c) for m, c in uses if start_method_pickles(m) or m == "pickle"]
+    fix = FIX_GUARD_DEF if "__main__ guard" in item.label else FIX_PICKLE
+    if pickling:
+        method, certain = max(pickling, key=lambda mc: mc[1])
+        how = "(a process pool pickles every task)" if method == "pickle" else f"for {method}"
+        status: Status = "fail" if certain else "warn"
+        maybe = "" if certain else " (if num_workers > 0)"
+        message = f"{item.label} ({role}) cannot be pickled {how}{maybe}"
+    else:
+        status = "warn"
+        message = f"{item.label} ({role}) works under fork only; spawn (macOS, Windows) cannot pickle"
+    return Finding("pickle", status, where, message, fix)
+
+
+def _one_per_handover(shipped: tuple[facts.Shipped, ...]) -> list[facts.Shipped]:
+    """One item per line, role and method: "lambda at data.py:41 and 3 more" (a Compose of several)."""
+    groups: dict[tuple[int, str, str, bool], list[str]] = {}
+    for item in shipped:
+        groups.setdefault((item.line, item.role, item.method, item.certain), []).append(item.label)
+    out = []
+    for (line, role, method, certain), labels in groups.items():
+        label = labels[0] + (f" and {len(labels) - 1} more" if len(labels) > 1 else "")
+        out.append(facts.Shipped(line, label, role, method, certain))
+    return out
+
+
+def _worst_per_place_and_label(findings: list[Finding]) -> list[Finding]:
+    """One finding per place and object (a value bound once may be handed over several times)."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Finding] = []
+    for f in findings:
+        key = (f.where, f.message.split(" (", 1)[0])
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def check_cuda_fork(
+    source_path: Path,
+    start_method: str,
+    platform: str,
+    default_method: str | None = None,
+    cwd: Path | None = None,
+) -> list[Finding]:
+    """CUDA touched earlier in the same code path than a fork.
+
+    PyTorch forbids CUDA only inside forked children: a fail when the child (its target,
+    as far as it can be read) uses CUDA; nothing when its code was found and does not; a
+    warning when its code could not be read.
+    """
+    files = project(source_path, cwd)
+    judge = _judge(files, start_method, platform, default_method)
     findings: list[Finding] = []
-    for start in found.starts:
-        if (
-            start.what == scan.LOADER_START
-            or _resolve(start.method, start_method, found, platform) != "fork"
-        ):
-            continue
-        before = [c for c in found.cuda if c.scope == start.scope and c.line < start.line]
-        if start.via:
-            name = start.via.removesuffix("()")
-            before += [c for c in found.cuda if c.scope == name and c.line < start.inner_line]
-        if before:
+    for file in files:
+        found = file.scan
+        for start in found.starts:
+            if start.what == facts.LOADER_START or judge.resolve(start.method) != "fork":
+                continue
+            before = [c for c in found.cuda if c.scope == start.scope and c.line < start.line]
+            if start.via:
+                name = start.via.removesuffix("()")
+                before += [c for c in found.cuda if c.scope == name and c.line < start.inner_line]
+            if not before:
+                continue
             first = min(before, key=lambda c: c.line)
             message = f"CUDA is initialised at line {first.line} ({first.text}) before {start.what} forks"
-            where = f"{_display(source_path)}:{start.line}"
-            findings.append(Finding("cuda-fork", "fail", where, message, FIX_CUDA_FORK))
+            if start.child_cuda:
+                findings.append(Finding("cuda-fork", "fail", _where(file, start.line),
+                                        f"{message}, and the child {start.child_cuda}", FIX_CUDA_FORK))
+            elif not start.child_known:
+                message += ": safe only while the children never use CUDA"
+                findings.append(Finding("cuda-fork", "warn", _where(file, start.line), message, FIX_CUDA_FORK))
     return findings or [ok("cuda-fork", "no fork after CUDA")]
-
-
-def check_target(
-    script: Path | None, module: str | None, function: str | None, cwd: Path
-) -> tuple[Finding, Path | None]:
-    """Whether the target exists, and the source file to scan (None when there is none to read).
-
-    Modules are located without running any package ``__init__``: the top-level package
-    by ``importlib.util.find_spec`` (which imports nothing for a top-level name), each
-    submodule by ``PathFinder`` over its parent's ``__path__`` as read from the spec.
-    Packages that rewrite ``__path__`` at import time are therefore not followed.
-    """
-    if script is not None:
-        path = script if script.is_absolute() else cwd / script
-        if path.is_dir():  # run as ``python DIR`` would: its __main__.py
-            if not (path / "__main__.py").is_file():
-                return Finding("target", "fail", "", f"{script}: is a directory, with no __main__.py to run",
-                               f"name the script in it (e.g. {script}/train.py), or add {script}/__main__.py"), None
-            path = path / "__main__.py"
-        if not path.is_file():
-            return Finding(
-                "target", "fail", "", f"{script}: no such file", f"check the path (from {cwd})"
-            ), None
-        label = str(script)
-    elif module is not None:
-        found = _locate_module(module, function is None, cwd)
-        if isinstance(found, Finding):
-            return found, None
-        if found is None:
-            return ok("target", f"module {module} found (not Python source: not scanned)"), None
-        path, label = found, f"module {module}"
-    else:
-        return Finding("target", "fail", "", "no script or module to run", "name a script or -m module"), None
-    try:
-        scanned = _scanned(path)
-    except SyntaxError as e:
-        where = f"{_display(path)}:{e.lineno or 0}"
-        return Finding("target", "fail", where, f"SyntaxError: {e.msg}", "fix the syntax error"), None
-    except OSError as e:
-        return Finding(
-            "target", "fail", "", f"{label}: cannot read ({e.strerror})", "check permissions"
-        ), None
-    if function is not None:
-        problem = _function_problem(function, scanned, _display(path))
-        if problem is not None:
-            return problem, path
-        label += f", function {function}"
-    return ok("target", f"{label} found", _display(path)), path
-
-
-def _locate_module(module: str, run_as_main: bool, cwd: Path) -> Path | Finding | None:
-    """The module's source file, a failing Finding, or None for a module with no Python source."""
-    parts = module.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return Finding(
-            "target", "fail", "", f"{module!r} is not a module name", "use a dotted name: pkg.train"
-        )
-    search = [str(cwd), *sys.path]
-    try:
-        spec = importlib.machinery.PathFinder.find_spec(parts[0], search) or importlib.util.find_spec(
-            parts[0]
-        )
-    except (ImportError, ValueError):
-        spec = None
-    hint = "check the name, and that its folder is the working directory or on PYTHONPATH"
-    if spec is None:
-        return Finding("target", "fail", "", f"no module named {parts[0]!r}", hint)
-    for depth in range(2, len(parts) + 1):
-        name = ".".join(parts[:depth])
-        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations or []))
-        if spec is None:
-            return Finding("target", "fail", "", f"no module named {name!r}", hint)
-    if spec.submodule_search_locations is not None and run_as_main:
-        main = importlib.machinery.PathFinder.find_spec(
-            f"{module}.__main__", list(spec.submodule_search_locations)
-        )
-        if main is None:
-            return Finding(
-                "target", "fail", "", f"{module} is a package with no __main__.py", f"run {module}.<module>"
-            )
-        spec = main
-    origin = spec.origin
-    if origin is None or not origin.endswith(".py"):
-        return None
-    return Path(origin)
-
-
-def _function_problem(function: str, found: scan.Scan, where: str) -> Finding | None:
-    head = function.split(".")[0]
-    if head in found.module_names or "__getattr__" in found.module_names:
-        return None
-    if head in found.guard_names:
-        message = f"{head} is defined only under the __main__ guard: importing the file does not define it"
-        return Finding("target", "fail", where, message, "define it at module top level")
-    close = difflib.get_close_matches(head, sorted(found.module_names), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "define it at module top level"
-    return Finding("target", "fail", where, f"{head} is not defined at module top level", hint)

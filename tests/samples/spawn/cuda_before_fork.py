@@ -4,7 +4,7 @@ import torch
 
 
 def work():
-    print(torch.ones(1))
+    print(torch.ones(1).cuda())
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def test_runner_reports_three_mistakes_and_stops_the_launch() -> None:
     assert sorted(f.check for f in failures(findings)) == ["main-guard", "pickle", "pickle"]
     error = preflight_error(findings)
     assert isinstance(error, PreflightError) and error.exit_code == 2
-    assert "three_mistakes.py:25" in error.message and error.hint == FIX_MAIN_GUARD
+    assert "three_mistakes.py:25" in error.message
+    assert error.hint == f"{FIX_MAIN_GUARD}; or --skip-check main-guard"
 
 
 def test_skipped_checks_are_not_run() -> None:
@@ -59,18 +60,20 @@ def test_render_table_shows_status_place_and_fix() -> None:
     assert lines[0].split() == ["check", "status", "where", "finding"]
     row = next(line for line in lines if line.startswith("main-guard"))
     assert "FAIL" in row and "three_mistakes.py:25" in row
-    assert any(line.strip() == f"fix: {FIX_MAIN_GUARD}" for line in lines)
+    assert any(line.strip() == f"fix: {FIX_MAIN_GUARD}; or --skip-check main-guard" for line in lines)
+    fixes = [line.strip() for line in lines if line.strip().startswith("fix:")]
+    assert len(fixes) == 3 and all(fix.endswith(("--skip-check main-guard", "--skip-check pickle")) for fix in fixes)
     assert lines[-1] == "3 failed, 0 warning(s), 6 passed"
 
 
 def test_static_checks_do_not_import_torch_or_user_code() -> None:
     code = (
         "import sys; from pathlib import Path; import launcher.preflight.checks as p, launcher.platforms;"
-        "import launcher.preflight.source as source;"
+        "import launcher.preflight.target as target;"
         f"s = Path({str(SAMPLES)!r});"
         "p.run_static_checks(p.StaticInputs(platform='linux', start_method='forkserver', backend='gloo',"
         " nprocs=2, usable_cpus=2, cwd=s, script=Path('three_mistakes.py')));"
-        "source.check_target(None, 'pkg_heavy.train', 'main', s);"
+        "target.check_target(None, 'pkg_heavy.train', 'main', s);"
         "heavy = ('torch', 'numpy', 'pkg_heavy', 'three_mistakes');"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy);"
         "assert not bad, bad"

@@ -14,7 +14,8 @@ import pytest
 from launcher.hints import FIX_CUDA_FORK, FIX_GUARD_DEF, FIX_MAIN_GUARD, FIX_PICKLE
 from launcher.platforms import default_mp_start_method
 from launcher.preflight.findings import Finding
-from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard, check_target
+from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard
+from launcher.preflight.target import check_target
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,0 +1,1 @@
+# Corpus case: package marker (facebookresearch/denoiser).
