@@ -1,8 +1,8 @@
 """Inference service: the batching server against the naive one (model run in the request thread).
 
 Both are ``examples/inference_server/serve.py`` in a process of its own (``--mode batch`` and
-``--mode inline``), serving the same MLP (256 inputs, 6 hidden layers of 2048, 10 outputs: 21.5 M
-parameters, 86 MB; on one core a forward pass of 32 inputs costs a few times one of a single
+``--mode inline``), serving the same MLP (256 inputs, 4 hidden layers of 4096, 10 outputs: 51.4 M
+parameters, 206 MB; on one core a forward pass of 32 inputs costs a few times one of a single
 input, not 32 times), with ``--torch-threads 1`` on both sides, stated because torch's default
 (every core per forward) would let the naive server's 16 concurrent forwards oversubscribe the
 CPUs. The batching side runs 1 worker thread, batches of up to 32, waiting at most 5 ms for a
@@ -57,7 +57,7 @@ from benchmarks.common import (
 
 NAME = "inference_server"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "inference_server"
-SPEC_OPTIONS = ("--input-size", "256", "--hidden", "2048", "--layers", "6", "--seed", "0")
+SPEC_OPTIONS = ("--input-size", "256", "--hidden", "4096", "--layers", "4", "--seed", "0")
 SERVER_OPTIONS = ("--torch-threads", "1", "--workers", "1", "--max-batch-size", "32", "--max-wait-ms", "5",
                   *SPEC_OPTIONS)
 MODES = {"batching": "batch", "naive (model in the request thread)": "inline"}
@@ -69,7 +69,7 @@ START_TIMEOUT_S = 120.0
 sys.path.insert(0, str(EXAMPLE))
 from mlp import ModelSpec, build_model  # noqa: E402  (the example's own model: the same weights as the server's)
 
-SPEC = ModelSpec(input_size=256, hidden=2048, layers=6, seed=0)  # as SPEC_OPTIONS tell the server
+SPEC = ModelSpec(input_size=256, hidden=4096, layers=4, seed=0)  # as SPEC_OPTIONS tell the server
 
 
 def free_port() -> int:

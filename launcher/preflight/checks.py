@@ -21,10 +21,10 @@ from launcher.errors import UsageError
 from launcher.hostinfo import GpuVisibility, HostFacts
 from launcher.network import Resolution
 from launcher.plan.model import LaunchPlan
-from launcher.preflight.call import check_call
 from launcher.preflight.findings import CHECKS, Finding, with_way_out
 from launcher.preflight.host import check_gpus, check_paths, check_port, check_rendezvous_host, check_threads
 from launcher.preflight.parallel import check_parallel
+from launcher.preflight.signature import check_call
 from launcher.preflight.source import check_cuda_fork, check_lambdas, check_main_guard
 from launcher.preflight.target import check_target
 from launcher.targets import ModuleTarget, ScriptTarget

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from launcher.errors import PreflightError
-from launcher.preflight.call import check_call, static_signature
 from launcher.preflight.checks import StaticInputs, run_static_checks
 from launcher.preflight.findings import preflight_error
+from launcher.preflight.signature import check_call, static_signature
 
 pytestmark = pytest.mark.timeout(30)
 
