@@ -43,6 +43,7 @@ class HeldReader(CallReader):
         self.returns_held = returns_held  # function -> labels of the lambdas its result keeps
         self.class_held: dict[str, list[str]] = {}  # class -> labels of lambdas its methods store on self
         self.optional: set[str] = set()  # labels bound only when an ``if`` holds (an option, not the default)
+        self.bound: dict[int, Scope] = {}  # id of a module-level def -> its scope, bound once
 
     def bind_classes(self, body: list[ast.stmt]) -> None:
         """The file's classes: datasets, loaders, processes, and those that keep lambdas on ``self``."""
@@ -124,6 +125,7 @@ class HeldReader(CallReader):
                 continue
             inner = Scope(stmt.name, "function", module)
             self.bind_body(stmt.body, inner, guarded=False)
+            self.bound[id(stmt)] = inner  # the walk reuses it
             labels = [
                 label
                 for node, _ in statements(stmt.body, False)

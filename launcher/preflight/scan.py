@@ -170,9 +170,10 @@ class _Scanner(HeldReader):
             for expr in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
                 if expr is not None:
                     self.visit(expr, scope, guarded)
-            qual = scope.defs.get(node.name, (node.name, 0, False))[0]
-            inner = Scope(qual, "function", scope)
-            self.bind_body(node.body, inner, guarded=False)
+            inner = self.bound.pop(id(node), None)
+            if inner is None:
+                inner = Scope(scope.defs.get(node.name, (node.name, 0, False))[0], "function", scope)
+                self.bind_body(node.body, inner, guarded=False)
             self.visit_body(node.body, inner, guarded=False)
             return
         if isinstance(node, ast.ClassDef):
