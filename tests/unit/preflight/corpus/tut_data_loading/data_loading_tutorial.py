@@ -1,6 +1,6 @@
-# Corpus case, rewritten after pytorch/tutorials beginner_source/data_loading_tutorial.py: a tutorial run
-# at module level, but its DataLoader has num_workers=0 (the tutorial's note for Windows), so no process
-# starts; the transforms are module-level classes.
+# Corpus case, rewritten after pytorch/tutorials beginner_source/data_loading_tutorial.py at the commit in the
+# table: a tutorial run at module level whose DataLoader has num_workers=4 and is iterated at import (no
+# __main__ guard); the transforms are module-level classes.
 import os
 
 import numpy as np
@@ -51,11 +51,8 @@ class ToTensor:
 transformed_dataset = FaceLandmarksDataset(csv_file="data/faces/face_landmarks.csv", root_dir="data/faces/",
                                            transform=transforms.Compose([Rescale(256), ToTensor()]))
 
-dataloader = DataLoader(transformed_dataset, batch_size=4, shuffle=True, num_workers=0)
+dataloader = DataLoader(transformed_dataset, batch_size=4, shuffle=True, num_workers=4)
 
-# if you are using Windows, uncomment the next line and indent the for loop.
-# you might need to go back and change ``num_workers`` to 0.
-# if __name__ == '__main__':
 for i_batch, sample_batched in enumerate(dataloader):
     print(i_batch, sample_batched["image"].size(), sample_batched["landmarks"].size())
     if i_batch == 3:
