@@ -24,6 +24,13 @@ class CheckOptions:
     platform: str | None = None  # "linux" | "darwin" | "win32": judge as on that OS
     help: bool = False
 
+    def judged_as(self) -> str:
+        """The line above the table when the check judges for another start method or OS ("" otherwise)."""
+        names = {value: name for name, value in PLATFORMS.items()}
+        parts = [f"started by {self.as_method}"] if self.as_method else []
+        parts += [f"on {names[self.platform]}"] if self.platform else []
+        return f"judged as if {' and '.join(parts)}" if parts else ""
+
 
 def split_check_options(args: list[str]) -> tuple[CheckOptions, list[str]]:
     """The check's own options (before TARGET), and the launch arguments that remain."""

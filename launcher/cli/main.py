@@ -101,6 +101,8 @@ def _check(args: list[str]) -> int:
         print(check_help(), end="")
         return EXIT_OK
     _, _, findings = prepare(rest, judge=options)
+    if options.judged_as():
+        print(options.judged_as())
     print(render_table(findings))
     return EXIT_USAGE if failures(findings) else EXIT_OK
 

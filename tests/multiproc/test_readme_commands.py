@@ -48,6 +48,7 @@ RUN: dict[str, Expect] = {
         Expect(("training on 4 process(es)", "epoch  20/20"), (("examples/runs/checkpoints/latest", "step-"),)),
     "python -m launcher --dry-run examples/train.yaml": Expect(("train.py:main(ctx, epochs=20, lr=0.01)",)),
     "python -m launcher check train.py": Expect(("0 failed",)),
+    "python -m launcher check --as spawn train.py": Expect(("judged as if started by spawn", "0 failed")),
     "python -m launcher bench-data examples/train.yaml --workers 0,2": Expect(("best: num_workers=",)),
     "python -m launcher sbatch examples/slurm/train.yaml --dry-run": Expect(("#SBATCH --nodes=2", "exec srun ")),
     "python -m launcher sbatch train.yaml --nodes 4 --time 1-00:00:00 -o job.sh":
@@ -68,7 +69,7 @@ RUN: dict[str, Expect] = {
 }
 # Example folders without a command to run here, and why (every other folder of examples/ has a README.md
 # with at least one command in RUN or EXCLUDED).
-EXAMPLES_NOT_RUN = {"slurm": "sbatch scripts: they need a SLURM cluster (tests/unit/slurm renders its job)",
+EXAMPLES_NOT_RUN = {"slurm": "sbatch scripts: they need a SLURM cluster (the README renders its job: --dry-run)",
                     "runs": "what runs of the examples leave (checkpoints, logs), not an example"}
 
 SERVER = "a server that runs until stopped: tests/examples/test_inference_server.py starts it so and SIGTERMs it"

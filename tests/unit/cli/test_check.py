@@ -59,12 +59,19 @@ def test_as_spawn_turns_a_fork_only_warning_into_a_failure(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(SAMPLES)
+    assert main(["check", "lambda_collate_fork.py"]) == 0
+    assert capsys.readouterr().out.startswith("check ")  # judged as this host runs it: no note above the table
     assert main(["check", "--as", "fork", "lambda_collate_fork.py"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("pickle"))
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "judged as if started by fork"
+    row = next(line for line in out.splitlines() if line.startswith("pickle"))
     assert "WARN" in row and "works under fork only" in row
+    judged = {"spawn": "judged as if started by spawn", "windows": "judged as if on windows",
+              "macos": "judged as if on macos"}
     for flags in (["--as", "spawn"], ["--platform", "windows"], ["--platform", "macos"]):
         assert main(["check", *flags, "lambda_collate_fork.py"]) == 2
         out = capsys.readouterr().out
+        assert out.splitlines()[0] == judged[flags[1]]
         row = next(line for line in out.splitlines() if line.startswith("pickle"))
         assert "FAIL" in row and "cannot be pickled for spawn" in row
         assert "; or --skip-check pickle" in out
