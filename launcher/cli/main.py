@@ -185,7 +185,7 @@ def _launch(args: list[str]) -> int:
     finally:
         helpers.stop()
     try:
-        report(result, sys.stderr, plan.output.shows_as_is)
+        report(result, sys.stderr, plan.output.shows_as_is, plan.target_args)
         if result.stopped_after_checkpoint is not None and plan.stop.requeue_under_slurm:
             requeued = requeue_job(os.environ)  # the checkpoint is complete: every worker is done
             if requeued is not None:

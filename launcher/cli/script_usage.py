@@ -13,15 +13,19 @@ from collections.abc import Sequence
 _FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 
 
-def script_usage_hint(exitcode: int | None, output: Sequence[str]) -> str | None:
-    """The fix for a rank that exited 2 with argparse's usage error in its output; None for anything else."""
+def script_usage_hint(exitcode: int | None, output: Sequence[str], script_args: Sequence[str] = ()) -> str | None:
+    """The fix for a rank that exited 2 with argparse's usage error in its output; None for anything else.
+
+    A launcher flag is named when the error names it, or when the script was given it (``script_args``, what
+    followed the target): argparse may report a missing argument first (``--lr is required``)."""
     if exitcode != 2:
         return None
     usage = any(line.lstrip().startswith("usage:") for line in output)
     errors = [line for line in output if re.search(r"(^|: )error: ", line)]
     if not usage or not errors:
         return None
-    ours = [flag for flag in dict.fromkeys(_FLAG.findall(errors[-1])) if flag in launcher_flags()]
+    given = [arg.partition("=")[0] for arg in script_args if arg.startswith("-")]
+    ours = [flag for flag in dict.fromkeys([*_FLAG.findall(errors[-1]), *given]) if flag in launcher_flags()]
     if ours:
         one = len(ours) == 1
         return (f"{', '.join(ours)} {'is a launcher flag' if one else 'are launcher flags'}, but came after the "

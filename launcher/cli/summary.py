@@ -17,9 +17,11 @@ from launcher.hints import known_error_hints
 from launcher.result import Hang, RankFailure, RunResult
 
 
-def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = lambda local_rank: False) -> None:
+def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = lambda local_rank: False,
+           script_args: Sequence[str] = ()) -> None:
     """The run's summary. ``shown_as_is(local_rank)``: whether that rank's output reached this console byte for
-    byte (the only rank shown, unprefixed); its traceback and last lines are then not repeated."""
+    byte (the only rank shown, unprefixed); its traceback and last lines are then not repeated. ``script_args``:
+    what followed the target (a launcher flag among them is named when a rank exits 2 with a usage error)."""
     lines = []
     if result.interrupted_by is not None:
         lines.append(f"launcher: stopped by {result.interrupted_by}; every worker was stopped")
@@ -32,12 +34,12 @@ def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = 
         lines.append(f"launcher: stopped after the checkpoint of step {result.stopped_after_checkpoint}, as asked: "
                      "run the job again to go on from it")
     if root is not None:
-        lines += _failure_lines(result, root, shown_as_is(root.local_rank))
+        lines += _failure_lines(result, root, shown_as_is(root.local_rank), script_args)
     lines += end_of_run(result)
     print("\n".join(lines), file=out, flush=True)
 
 
-def _failure_lines(result: RunResult, root: RankFailure, shown_above: bool) -> list[str]:
+def _failure_lines(result: RunResult, root: RankFailure, shown_above: bool, script_args: Sequence[str]) -> list[str]:
     """The root cause, its traceback and last output unless the console showed them as they were, a fix when one is
     known, then the other ranks."""
     lines = []
@@ -55,7 +57,7 @@ def _failure_lines(result: RunResult, root: RankFailure, shown_above: bool) -> l
         lines.append(f"launcher: last output of rank {root.rank}:")
         lines += [f"[rank{root.rank}]: {line}" for line in output[-10:]]
     text = "\n".join([root.message or "", root.traceback or "", *root.last_lines])
-    hint = known_error_hints(text) or script_usage_hint(root.exitcode, root.last_lines)
+    hint = known_error_hints(text) or script_usage_hint(root.exitcode, root.last_lines, script_args)
     if hint:
         lines.append(f"launcher: fix: {hint}")
     # After a hang every rank was stopped, the one named included: list them all.

@@ -30,3 +30,11 @@ def test_a_scripts_own_usage_error(exitcode: int, error: str, expected: str | No
 
 def test_no_usage_line_no_hint() -> None:
     assert script_usage_hint(2, ("train.py: error: unrecognized arguments: --nprocs 4",)) is None
+
+
+def test_a_launcher_flag_given_to_the_script_is_named_when_argparse_reports_another_error_first() -> None:
+    error = "train.py: error: the following arguments are required: --lr"
+    assert script_usage_hint(2, (USAGE, error), ("--nprocs=2", "--epochs", "3")) == (
+        "--nprocs is a launcher flag, but came after the target and so went to the script: put it before the target")
+    hint = script_usage_hint(2, (USAGE, error), ("--epochs", "3"))
+    assert hint is not None and hint.startswith("this exit code 2 came from the script")
