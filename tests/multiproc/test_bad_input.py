@@ -143,8 +143,9 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path, run_env):
     import sys
 
     (tmp_path / "t.py").write_text("print('never')\n")
-    # 1000 ranks: a plan larger than the pipe buffer, so the launcher is still writing when the reader leaves
-    process = subprocess.Popen([sys.executable, "-m", "launcher", "--dry-run", "--nprocs", "1000", "t.py"],
+    # 3000 ranks: a plan (one row a rank, about 150 kB) larger than the pipe buffer (64 kB), so the launcher is
+    # still writing when the reader leaves
+    process = subprocess.Popen([sys.executable, "-m", "launcher", "--dry-run", "--nprocs", "3000", "t.py"],
                                cwd=tmp_path, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline() == b"launch plan\n"
     process.stdout.close()  # like `| head -1`

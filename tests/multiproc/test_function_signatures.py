@@ -17,6 +17,6 @@ def test_arguments_a_decorated_function_cannot_take_fail_each_rank_in_one_line_b
     ran = launcher(["--nprocs", 2, "funcs_signatures.py:decorated", "1", "2"])
     line = "decorated(ctx, epochs=3) cannot be called as decorated(ctx, '1', '2'): too many positional arguments"
     assert ran.returncode == 1, ran.stderr
-    (summary,) = [text for text in ran.stderr.splitlines() if text.startswith("launcher: job failed: ")]
+    (summary,) = [text for text in ran.stderr.splitlines() if text.startswith("launcher: job failed at ")]
     assert line in summary, ran.stderr  # the first rank to fail is the root cause; the other may be stopped first
     assert "Traceback" not in ran.stderr and "decorated: " not in ran.stdout
