@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.preflight.files import display
 from launcher.preflight.findings import Finding
 
 FIX_DATA_PARALLEL = ("use DistributedDataParallel with one GPU per process (the launcher starts them: "
@@ -171,8 +172,4 @@ def check_parallel(source_path: Path, nprocs: int, skip: frozenset[str] = frozen
         tree = ast.parse(source_path.read_text(encoding="utf-8", errors="replace"), filename=str(source_path))
     except (OSError, SyntaxError, ValueError):
         return []
-    try:
-        where = str(source_path.relative_to(Path.cwd())) if source_path.is_absolute() else str(source_path)
-    except ValueError:
-        where = str(source_path)
-    return parallel_findings(tree, where, nprocs, skip)
+    return parallel_findings(tree, display(source_path), nprocs, skip)

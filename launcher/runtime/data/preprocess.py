@@ -35,16 +35,15 @@ R = TypeVar("R")
 DEFAULT_MAX_WORKERS = 4  # per process: a DataLoader worker with 4 threads on a shared machine is plenty
 
 _pools: dict[int, ThreadPoolExecutor] = {}  # max_workers -> this process's pool
-_owner = os.getpid()
 _lock = threading.Lock()
 _helper = threading.local()  # .active: this thread is one of the pools' threads
 
 
 def _forget_inherited_pools() -> None:
     """In a forked child: the parent's pools have no threads here, and the lock may have been held."""
-    global _owner, _lock
+    global _lock
     _pools.clear()
-    _owner, _lock = os.getpid(), threading.Lock()
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
@@ -57,8 +56,6 @@ def _mark_helper() -> None:
 
 def _pool(max_workers: int) -> ThreadPoolExecutor:
     with _lock:
-        if _owner != os.getpid():  # a fork that bypassed the at-fork hook (os.register_at_fork missing)
-            _forget_inherited_pools()
         pool = _pools.get(max_workers)
         if pool is None:
             pool = _pools[max_workers] = ThreadPoolExecutor(
