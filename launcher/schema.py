@@ -98,6 +98,12 @@ class MonitorSettings:
 
     hang_timeout: float | None = setting(None, above=0)  # seconds without progress before a rank counts as hung
     hang_startup: float | None = setting(None, minimum=0)  # for imports and rendezvous; default 5 x hang_timeout
+    enabled: bool = True  # the monitor thread in every worker (progress line, metrics); false: neither
+    interval: float = setting(1.0, above=0)  # seconds between the monitor's records
+    metrics: bool = False  # keep the metrics in a run directory even without logs.dir or a checkpoint dir
+    # auto: a bar redrawn in place on a terminal, a plain line every lines_every seconds otherwise
+    progress: Literal["auto", "bar", "lines", "off"] = "auto"
+    lines_every: float = setting(30.0, above=0)  # seconds between plain progress lines
 
 
 @dataclass(frozen=True)

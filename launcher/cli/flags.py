@@ -139,6 +139,12 @@ FLAGS: tuple[Flag, ...] = (
          help="stop the job (exit 124) with every rank's stacks when a rank makes no progress for S seconds"),
     Flag(("--hang-startup",), "hang_startup", "monitor.hang_startup", convert=_float, torchrun=False,
          help="seconds allowed for start-up before the hang watchdog applies (default 5 x --hang-timeout)"),
+    Flag(("--progress",), "progress", "monitor.progress", torchrun=False,
+         help="rank 0's progress: auto (a bar on a terminal, a line every 30 s otherwise), bar, lines or off"),
+    Flag(("--quiet",), "quiet", None, kind="switch", torchrun=False,
+         help="no progress line; the end-of-run summary only when the run failed"),
+    Flag(("--monitor-every",), "monitor_every", "monitor.interval", convert=_float, torchrun=False,
+         help="seconds between the monitor's records (default 1)"),
 )
 
 class UsageParser(argparse.ArgumentParser):
@@ -247,6 +253,7 @@ class ParsedFlags:
     job: JobRequest
     skip_checks: tuple[str, ...]
     dry_run: bool
+    quiet: bool = False  # no progress line (monitor.progress: off), the end-of-run summary only on failure
 
 
 def _given(namespace: argparse.Namespace, argv: Sequence[str]) -> dict[str, str]:
@@ -322,8 +329,12 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> ParsedFlags:
             raise UsageError(f"{values[flag.key][1]} and {origin} disagree",
                              "give the number of processes once (--nprocs and --nproc-per-node are the same)")
         values[flag.key] = (value, origin)
+    if namespace.quiet:
+        if values.get("monitor.progress", ("off",))[0] != "off":
+            raise UsageError(f"--quiet and {values['monitor.progress'][1]} disagree", "give one of them")
+        values["monitor.progress"] = ("off", "--quiet")
     job = JobRequest(target, module, tuple(rest), values, tuple(namespace.set))
-    return ParsedFlags(job, tuple(namespace.skip_check), bool(namespace.dry_run))
+    return ParsedFlags(job, tuple(namespace.skip_check), bool(namespace.dry_run), bool(namespace.quiet))
 
 
 def _env_switch(text: str) -> bool:
