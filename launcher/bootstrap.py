@@ -76,8 +76,10 @@ def run_worker(payload: WorkerPayload) -> Any:
 
         start_heartbeat(os.path.join(folder, PROGRESS_FILE), min(1.0, payload.config.monitor.hang_timeout / 4))
     from launcher.runtime import context
+    from launcher.runtime.monitor import start_monitor
 
     context.install_job(payload.config, payload.backend)
+    monitor = start_monitor(payload.config.monitor, payload.backend, os.environ)
     try:
         return _run_to_the_end(payload)
     except SystemExit as stop:
@@ -95,6 +97,8 @@ def run_worker(payload: WorkerPayload) -> Any:
             _report_failure(error, when)
         raise SystemExit(1) from None  # not an Exception: elastic's record() keeps our error file
     finally:
+        if monitor is not None:
+            monitor.stop()  # its last record, also after a failure
         mp.run_atexit()  # forked children end in os._exit: run the user's handlers here
         _flush()
         trace.mark("worker: run_worker end")

@@ -17,6 +17,10 @@
   names, and rank 0 sets ``STOPPED_KEY`` to that step once the checkpoint is
   complete, before the ranks exit 0. The agent reads it to tell such a stop
   from a job that ended.
+- The metrics (``metrics_file``): each rank's monitor appends one JSON line per
+  interval to ``<run folder>/metrics/rank_<RANK>.jsonl``, the run folder being
+  the one above ``attempt_<n>/<local rank>/`` (schema: ``docs/monitoring.md``);
+  the launcher reads them for the progress line and the straggler view.
 - The error file: elastic's layout, ``{"message": {"message": ..., "extraInfo":
   {"py_callstack": ..., "timestamp": ...}}}``, plus ``extraInfo.time``, when the
   exception was raised (seconds since the epoch, sub-second): the root cause is
@@ -40,6 +44,7 @@ from launcher.targets import Target
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"  # set by elastic for every worker
 PROGRESS_FILE = "progress"  # touched by the worker's heartbeat when the rank made progress
 PIPE_NAMES = {"stdout": "stdout.pipe", "stderr": "stderr.pipe"}  # FIFOs the launcher reads
+METRICS_FOLDER = "metrics"  # in the run folder: one metrics/rank_<R>.jsonl per rank (``metrics_file``)
 STACKS_FILE = "stacks.txt"  # every thread's Python stack, each time the hang watchdog asks (SIGUSR1)
 AGENT_SAVE_SIGNAL = "SIGUSR1"  # launcher → its agent process: the user asked to save and stop
 SAVE_AND_STOP_KEY = "launcher/save_and_stop"  # agent → ranks, in the job's store: save at the next maybe_save, stop
@@ -63,6 +68,15 @@ class WorkerPayload:
 def rank_dir(environ: Mapping[str, str]) -> str | None:
     """The folder the launcher made for this rank (next to its error file), or None outside the launcher."""
     return os.path.dirname(environ.get(ERROR_FILE_VARIABLE, "")) or None
+
+
+def metrics_file(environ: Mapping[str, str]) -> str | None:
+    """Where this rank's monitor writes (``<run folder>/metrics/rank_<RANK>.jsonl``), or None outside the launcher."""
+    folder = rank_dir(environ)
+    if folder is None or "RANK" not in environ:
+        return None
+    run_folder = os.path.dirname(os.path.dirname(folder))
+    return os.path.join(run_folder, METRICS_FOLDER, f"rank_{environ['RANK']}.jsonl")
 
 
 def main_thread_header(ident: int) -> str:

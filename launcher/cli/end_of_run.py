@@ -1,5 +1,5 @@
 """The last lines of every run, success or not: what a function job returned, then one line with the ranks, the
-wall time, the restarts, the exit code and where the logs are.
+wall time, the restarts, the exit code and where the logs are; before it, where the metrics, events and checkpoints are.
 
 Rendered here alone, from the ``RunResult``, so that what a run leaves elsewhere (metrics, checkpoints) is added in
 one place. Printed by the CLI on stderr (a script's stdout stays its own). Never imports torch.
@@ -7,11 +7,15 @@ one place. Printed by the CLI on stderr (a script's stdout stays its own). Never
 
 from __future__ import annotations
 
+import os
 import reprlib
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from launcher.protocol import METRICS_FOLDER
 from launcher.result import RunResult
+from launcher.supervise.run_record import EVENTS_FILE
 
 SHOWN_RANKS = 8  # values of ranks that returned different things, at most
 
@@ -27,10 +31,23 @@ def _short_repr() -> reprlib.Repr:
 _SHORT = _short_repr()
 
 
-def end_of_run(result: RunResult) -> list[str]:
-    """The return values (when a rank returned something), then the end line."""
+def end_of_run(result: RunResult, checkpoint_dir: str | None = None) -> list[str]:
+    """The return values (when a rank returned something), what the run folder holds, then the end line."""
     returned = returned_line(result.return_values, result.world_size)
-    return ([returned] if returned else []) + [end_line(result)]
+    where = run_folder_line(result.log_dir, checkpoint_dir)
+    return ([returned] if returned else []) + ([where] if where else []) + [end_line(result)]
+
+
+def run_folder_line(folder: str | None, checkpoint_dir: str | None) -> str | None:
+    """``launcher: metrics and events in the run folder (python -m launcher report F); checkpoints in C``."""
+    kept = [name for name, entry in (("metrics", METRICS_FOLDER), ("events", EVENTS_FILE))
+            if folder and os.path.exists(os.path.join(folder, entry))]
+    text = ""
+    if folder and kept:
+        text = f"{' and '.join(kept)} in the run folder (a picture: python -m launcher report {shlex.quote(folder)})"
+    if checkpoint_dir:
+        text += f"{'; ' if text else ''}checkpoints in {checkpoint_dir}"
+    return f"launcher: {text}" if text else None
 
 
 def end_line(result: RunResult) -> str:

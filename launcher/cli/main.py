@@ -185,7 +185,8 @@ def _launch(args: list[str]) -> int:
     finally:
         helpers.stop()
     try:
-        report(result, sys.stderr, plan.output.shows_as_is, plan.target_args)
+        if not (flags.quiet and result.exit_code == 0):
+            report(result, sys.stderr, plan.output.shows_as_is, plan.target_args, plan.config.checkpoint.dir)
         if result.stopped_after_checkpoint is not None and plan.stop.requeue_under_slurm:
             requeued = requeue_job(os.environ)  # the checkpoint is complete: every worker is done
             if requeued is not None:

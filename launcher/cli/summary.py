@@ -18,10 +18,11 @@ from launcher.result import Hang, RankFailure, RunResult
 
 
 def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = lambda local_rank: False,
-           script_args: Sequence[str] = ()) -> None:
+           script_args: Sequence[str] = (), checkpoint_dir: str | None = None) -> None:
     """The run's summary. ``shown_as_is(local_rank)``: whether that rank's output reached this console byte for
     byte (the only rank shown, unprefixed); its traceback and last lines are then not repeated. ``script_args``:
-    what followed the target (a launcher flag among them is named when a rank exits 2 with a usage error)."""
+    what followed the target (a launcher flag among them is named when a rank exits 2 with a usage error).
+    ``checkpoint_dir``: the job's, named at the end."""
     lines = []
     if result.interrupted_by is not None:
         lines.append(f"launcher: stopped by {result.interrupted_by}; every worker was stopped")
@@ -35,7 +36,7 @@ def report(result: RunResult, out: TextIO, shown_as_is: Callable[[int], bool] = 
                      "run the job again to go on from it")
     if root is not None:
         lines += _failure_lines(result, root, shown_as_is(root.local_rank), script_args)
-    lines += end_of_run(result)
+    lines += end_of_run(result, checkpoint_dir)
     print("\n".join(lines), file=out, flush=True)
 
 

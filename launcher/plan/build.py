@@ -51,6 +51,7 @@ from launcher.schema import JobConfig
 from launcher.targets import ModuleTarget, ScriptTarget, Target
 
 DEFAULT_MULTINODE_PORT = 29500
+DEFAULT_RUNS_DIR = "runs"  # run folders of a job with a checkpoint dir or monitor.metrics and no logs.dir
 HANG_STARTUP_FACTOR = 5  # start-up allowance of the hang watchdog, in hang timeouts, unless set
 TESTED_TORCH = (2, 13)  # the torch release the launcher's use of elastic internals is tested with
 PREFIX_TEMPLATE_VARIABLE = "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"  # torchrun's console prefix, e.g. "[${rank}]: "
@@ -235,6 +236,16 @@ def choose_threads(nprocs: int, config: JobConfig, facts: HostFacts,
     return str(threads), f"{facts.usable_cpus} usable CPU(s) / {nprocs} local process(es) (torchrun: 1)"
 
 
+def run_root(config: JobConfig, cwd: str) -> str | None:
+    """Where this run's folder goes: ``logs.dir``; ``runs/`` in the working directory (``cwd``) when the job has a
+    checkpoint dir or ``monitor.metrics`` and no ``logs.dir``; None: no run folder (a private one, removed)."""
+    if config.logs.dir is not None:
+        return config.logs.dir
+    if config.checkpoint.dir is not None or (config.monitor.metrics and config.monitor.enabled):
+        return os.path.join(cwd, DEFAULT_RUNS_DIR)
+    return None
+
+
 def _log_files(log_dir: str | None, run_id: str, local_rank: int) -> tuple[str | None, str | None, str]:
     rank_dir = os.path.join(log_dir, run_folder_name(run_id, None), "attempt_0", str(local_rank)) if log_dir else None
     error_file = os.path.join(rank_dir, "error.json") if rank_dir else "<private temp dir>/error.json"
@@ -266,7 +277,7 @@ def std_bits(spec: str, local_rank: int, key: str) -> int:
     return value
 
 
-def plan_output(config: JobConfig, nprocs: int, environ: Mapping[str, str]) -> OutputPlan:
+def plan_output(config: JobConfig, nprocs: int, environ: Mapping[str, str], write_files: bool) -> OutputPlan:
     """Console ranks (``--local-ranks-filter``), streams kept off the console (torchrun's ``-r``/``-t``) and
     the console prefix (``TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE``, read as torchrun does: empty is unset)."""
     logs = config.logs
@@ -288,7 +299,7 @@ def plan_output(config: JobConfig, nprocs: int, environ: Mapping[str, str]) -> O
         redirected = std_bits(logs.redirects, local_rank, "logs.redirects") & ~std_bits(logs.tee, local_rank,
                                                                                          "logs.tee")
         hidden |= {(local_rank, name) for name, bit in (("stdout", 1), ("stderr", 2)) if redirected & bit}
-    return OutputPlan(frozenset(console) or None, frozenset(hidden), logs.dir is not None, nprocs,
+    return OutputPlan(frozenset(console) or None, frozenset(hidden), write_files, nprocs,
                       environ.get(PREFIX_TEMPLATE_VARIABLE) or None, config.world.role)
 
 
@@ -359,7 +370,8 @@ def build_plan(
     gpus = visible_devices(config.env.get("CUDA_VISIBLE_DEVICES", facts.environ.get("CUDA_VISIBLE_DEVICES")),
                            facts.installed_gpus)
     nprocs = resolve_nprocs(config.world.nprocs, gpus, facts.usable_cpus)
-    limits = plan_limits(nprocs, config.logs.dir is not None, facts.platform, facts.limits)  # before any per-rank work
+    log_dir = run_root(config, facts.cwd)
+    limits = plan_limits(nprocs, log_dir is not None, facts.platform, facts.limits)  # before any per-rank work
     backend = backend_for(config.world.backend, facts.platform, gpus.count, nprocs)
     start = plan_start(config, facts)
     if isinstance(target, ScriptTarget | ModuleTarget) and config.kwargs:
@@ -370,9 +382,8 @@ def build_plan(
     rendezvous = _host_decided(plan_rendezvous(config, facts, listen_all), facts)
     network = plan_network(config, rendezvous, facts)
     threads, threads_reason = choose_threads(nprocs, config, facts, slurm)
-    output = plan_output(config, nprocs, facts.environ)
+    output = plan_output(config, nprocs, facts.environ, log_dir is not None)
     stop = plan_stop(config, facts.platform)
-    log_dir = config.logs.dir
     torch_version = installed_torch_version() if facts.platform == "win32" else None
     # One task per rank: SLURM's local and group values replace those of elastic's one-process "node".
     worker_env = {**libuv_env(facts.platform, torch_version, config.env),

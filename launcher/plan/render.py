@@ -165,4 +165,5 @@ def _logs(plan: LaunchPlan) -> str:
         discarded = " (the redirected streams are discarded)" if plan.output.discards else ""
         return f"console only (nothing written){discarded}"
     folder = os.path.join(plan.log_dir, run_folder_name(plan.rendezvous.run_id, None))
-    return f"{folder}/attempt_<n>/<local rank>/ (a new folder for each run)"
+    metrics = ", metrics/rank_<R>.jsonl" if plan.config.monitor.enabled else ""
+    return f"{folder}/ (a new folder for each run): attempt_<n>/<local rank>/{metrics}, events.jsonl"

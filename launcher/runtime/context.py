@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from launcher.errors import ConfigError
 from launcher.runtime import progress
+from launcher.runtime.meters import METERS
 from launcher.runtime.seeding import seed_everything
 from launcher.schema import JobConfig
 
@@ -187,9 +188,20 @@ class Context:
 
     # -- progress and output ---------------------------------------------------
 
-    def step(self, steps: int = 1) -> None:
-        """Mark progress (a training step): the hang watchdog counts from the latest one."""
+    def step(self, steps: int = 1, *, samples: int | None = None) -> None:
+        """Mark progress (a training step): the hang watchdog counts from the latest one, the monitor counts
+        steps (and ``samples``, when the loop knows them better than the context's loaders)."""
         progress.tick(steps)
+        METERS.step(steps, samples)
+
+    def log(self, **values: Any) -> None:
+        """Values the monitor records with its next interval (``loss=..., lr=...``): numbers and CPU tensors are
+        read now; a CUDA tensor is read by this thread in a later ``log``/``step``, at most once per interval."""
+        METERS.log(values)
+
+    def set_total_steps(self, total: int) -> None:
+        """The steps this run will take, for the progress line's ETA (``ctx.epochs`` tells it otherwise)."""
+        METERS.set_total_steps(total)
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on rank 0 only."""

@@ -9,11 +9,12 @@ at the next ``check()`` or at ``stop()``. Steps must never call CUDA.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 
 class BackgroundLoop:
-    """Call ``step()`` every ``interval`` seconds in a daemon thread until stopped.
+    """Call ``step()`` every ``interval`` seconds (at a fixed rate) in a daemon thread until stopped.
 
     With ``interval=0`` the step itself must block for a while (e.g. a select
     with a timeout), so that the loop does not spin.
@@ -34,9 +35,15 @@ class BackgroundLoop:
 
     def _run(self) -> None:
         try:
+            due = time.monotonic()
             while not self._stopping.is_set():
                 self._step()
-                if self._interval and self._stopping.wait(self._interval):
+                if not self._interval:
+                    continue
+                # At a fixed rate: the step's own time does not push the next one back (one missed is skipped).
+                now = time.monotonic()
+                due = max(due + self._interval, now)
+                if self._stopping.wait(due - now):
                     break
         except BaseException as error:  # surfaced in the owner by check() or stop()
             self._error = error

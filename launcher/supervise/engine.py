@@ -35,6 +35,7 @@ from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
 from launcher.supervise.restart_line import restart_line
+from launcher.supervise.run_record import append_event
 from launcher.supervise.save_stop import SaveAndStop
 
 # Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
@@ -265,8 +266,11 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
 def _report_restart(restart: Restart, log_dir: str | None) -> None:
     """The restart line (``restart_line.py``); the new attempt's folder when the user keeps the logs."""
     attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
+    line = restart_line(restart, attempt_dir)
+    if log_dir:
+        append_event(log_dir, "restart", number=restart.number, counted=restart.counted, why=line)
     with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {restart_line(restart, attempt_dir)}", file=sys.stderr, flush=True)
+        print(f"launcher: {line}", file=sys.stderr, flush=True)
 
 
 def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:

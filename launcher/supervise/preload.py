@@ -41,6 +41,7 @@ try:
     import launcher.bootstrap
     import launcher.compat.elastic
     import launcher.runtime.context
+    import launcher.runtime.monitor
     import launcher.supervise.agent
     import launcher.supervise.agent_process
     import launcher.supervise.engine

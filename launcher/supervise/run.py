@@ -2,7 +2,8 @@
 
 Starts the reaper (unless the command line did, before its early server), the
 forkserver that preloads torch (``server.py``) and the log dir (the user's, or a
-private temp dir removed at the end), then hosts the agent (``engine.run_agent``)
+private temp dir removed at the end; a run folder of the user's gets ``run.json`` and
+``events.jsonl``: ``run_record.py``), then hosts the agent (``engine.run_agent``)
 where the plan placed it: in a child of that server (``agent_process.py``), so
 that this process never imports torch; or here. At the end it stops the server
 and removes its temporary folders; the reaper, which would have done it had this
@@ -20,6 +21,7 @@ from launcher.plan.model import LaunchPlan
 from launcher.result import RunResult, signal_number
 from launcher.supervise.reaper import Reaper
 from launcher.supervise.run_folder import make_run_folder
+from launcher.supervise.run_record import record_end, record_start
 from launcher.supervise.save_stop import SaveAndStop
 from launcher.supervise.server import start_worker_server, stop_worker_server
 
@@ -43,6 +45,7 @@ def run_plan(plan: LaunchPlan, reaper: Reaper | None = None) -> RunResult:
     try:
         if plan.log_dir:  # each run in a folder of its own there: another run's files are never touched
             log_dir = make_run_folder(plan.log_dir, plan.rendezvous.run_id, time.time())
+            record_start(log_dir, plan, time.time())
         if plan.agent.in_server:
             from launcher.supervise.agent_process import run_in_server
 
@@ -58,7 +61,10 @@ def run_plan(plan: LaunchPlan, reaper: Reaper | None = None) -> RunResult:
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
     trace.mark("launcher: run_plan end")
-    return dataclasses.replace(result, wall_time=time.monotonic() - started, log_dir=plan.log_dir and log_dir)
+    result = dataclasses.replace(result, wall_time=time.monotonic() - started, log_dir=plan.log_dir and log_dir)
+    if plan.log_dir:
+        record_end(log_dir, result)
+    return result
 
 
 class _NoWatcher:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from launcher.hostinfo import usable_cpus
 from launcher.runtime import progress
 from launcher.runtime.data.sampling import ResumableDistributedSampler
+from launcher.runtime.meters import METERS, batch_length
 from launcher.runtime.seeding import WorkerSeeder
 
 
@@ -113,6 +114,7 @@ class PipelineLoader(DataLoader[Any]):
                 return
             now = time.perf_counter()
             self._meter.add(now - start, now - last)
+            METERS.batch(batch_length(batch, per_batch), now - start)
             last = now
             count += 1
             progress.tick()  # loader iterations count as progress for the hang watchdog

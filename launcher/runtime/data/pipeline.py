@@ -43,6 +43,7 @@ from launcher.runtime.data.pickling import unpicklable_part
 from launcher.runtime.data.sampling import ResumableDistributedSampler
 from launcher.runtime.data.sharding import ShardedIterable
 from launcher.runtime.log import get_logger
+from launcher.runtime.meters import METERS
 from launcher.runtime.seeding import WorkerSeeder, worker_seed
 from launcher.schema import DataSettings
 
@@ -250,13 +251,27 @@ class DataPipeline:
     def epochs(self, total: int) -> Iterator[int]:
         """Epochs ``saved epoch .. total - 1``; sets the epoch on every loader, also ones made later."""
         self._in_epochs = True
+        first = self._epoch
         try:
-            for epoch in range(self._epoch, total):
+            for epoch in range(first, total):
                 self._set_epoch(epoch)
+                per_epoch = self._training_batches()
+                METERS.set_epoch(epoch, (total - first) * per_epoch if per_epoch else None)
                 yield epoch
             self._epoch = max(self._epoch, total)
         finally:
             self._in_epochs = False
+
+    def _training_batches(self) -> int | None:
+        """Batches per epoch of the first training loader with a length (what the progress line's ETA counts)."""
+        for loader in self._live().values():
+            sampler = loader.resumable_sampler
+            if sampler is not None and not sampler.eval:
+                try:
+                    return len(loader)
+                except TypeError:
+                    return None
+        return None
 
     def _set_epoch(self, epoch: int) -> None:
         if epoch != self._pending_epoch:

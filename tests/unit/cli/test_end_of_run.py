@@ -69,3 +69,18 @@ def test_values_that_cannot_be_compared_are_shown_per_rank() -> None:
                                                (3725, "1 h 02 min")])
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_what_the_run_folder_holds_comes_just_before_the_end_line(tmp_path) -> None:
+    folder = tmp_path / "runs" / "20261206-120000-r"
+    (folder / "metrics").mkdir(parents=True)
+    (folder / "events.jsonl").write_text("")
+    result = RunResult(wall_time=1.0, world_size=2, nodes=1, log_dir=str(folder))
+    lines = end_of_run(result, checkpoint_dir="ckpt")
+    assert lines == [f"launcher: metrics and events in the run folder (a picture: python -m launcher report {folder}); "
+                     "checkpoints in ckpt", f"launcher: 2 ranks finished in 1.0 s; logs in {folder}"]
+    (folder / "metrics").rmdir()
+    assert end_of_run(result)[0] == (f"launcher: events in the run folder (a picture: python -m launcher report "
+                                     f"{folder})")
+    assert end_of_run(RunResult(wall_time=1.0, world_size=1, nodes=1), checkpoint_dir="ck") == [
+        "launcher: checkpoints in ck", "launcher: 1 rank finished in 1.0 s"]

@@ -329,3 +329,18 @@ def test_the_jobs_cuda_visible_devices_wins_over_the_launchers():
     facts = dataclasses.replace(FACTS, installed_gpus=4, environ={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
     plan = _plan(WorldSettings(nprocs="gpu"), facts=facts, env={"CUDA_VISIBLE_DEVICES": "2,3"})
     assert plan.gpus.devices == ("2", "3") and plan.nprocs == 2 and plan.backend == "nccl"
+
+
+@pytest.mark.parametrize(("job", "expected"), [
+    ({}, None),
+    ({"logs": LogSettings(dir="/logs")}, "/logs"),
+    ({"checkpoint": CheckpointSettings(dir="/ck")}, "/work/runs"),
+    ({"monitor": MonitorSettings(metrics=True)}, "/work/runs"),
+    ({"monitor": MonitorSettings(metrics=True, enabled=False)}, None),
+    ({"logs": LogSettings(dir="/logs"), "checkpoint": CheckpointSettings(dir="/ck")}, "/logs"),
+])
+def test_a_run_folder_when_the_job_keeps_logs_checkpoints_or_metrics(job, expected):
+    plan = _plan(**job)
+    assert plan.log_dir == expected and plan.output.write_files == (expected is not None)
+    if expected is not None:
+        assert f"  logs          {expected}/" in render_plan(plan)

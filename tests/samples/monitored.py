@@ -1,0 +1,36 @@
+"""A small training loop that reports to the monitor: ctx.step(), ctx.log(loss=...), a context loader over epochs.
+
+``--work S``: seconds of extra work per step (``--slow-rank R``: only on rank R, to make a straggler).
+Prints ``steps <rank> <count>`` at the end, the count the monitor must have recorded.
+"""
+import argparse
+import time
+
+import torch
+
+import launcher
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=2)
+parser.add_argument("--work", type=float, default=0.0)
+parser.add_argument("--slow-rank", type=int, default=None)
+options = parser.parse_args()
+
+ctx = launcher.init()
+data = torch.utils.data.TensorDataset(torch.randn(256, 8), torch.randn(256, 1))
+loader = ctx.dataloader(data, batch_size=16, num_workers=0)
+model = torch.nn.Linear(8, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+steps = 0
+for epoch in ctx.epochs(options.epochs):
+    for x, y in loader:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if options.slow_rank in (None, ctx.rank):
+            time.sleep(options.work)  # stands for a heavier step
+        steps += 1
+        ctx.step()
+        ctx.log(loss=loss, lr=0.05)
+print(f"steps {ctx.rank} {steps}", flush=True)
