@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 METRIC_PANELS = 4  # the user's metrics beyond these are left out of the picture
 LEGEND_RANKS = 8  # a larger world is drawn without a legend
 _GIB = 1024**3
+Value = Callable[[Record], float | None]
+Line = tuple[Value, str, str]  # a rank's value, its line style, what its legend adds to "rank R"
 
 
 def draw_run(run: RunRecords, path: Path) -> None:
@@ -31,28 +33,27 @@ def draw_run(run: RunRecords, path: Path) -> None:
         raise MissingPackage("matplotlib is not installed: launcher report draws with it",
                              "pip install 'launcher[report]' or pip install matplotlib") from None
     start = run_start(run)
-    samples = counts_samples(run)
-    names = sorted({name for record in run.records() for name in record.metrics})[:METRIC_PANELS]
-    panels: list[tuple[str, Callable[[Record], float | None]]] = [
-        ("samples/s" if samples else "steps/s", (lambda r: r.samples_per_s) if samples else (lambda r: r.steps_per_s)),
-        *((name, _metric(name)) for name in names),
-        ("data wait (%)", lambda r: 100 * r.data_wait),
-        ("RSS (GiB)", lambda r: r.rss_bytes / _GIB),
-    ]
+    rate: Value = (lambda r: r.samples_per_s) if counts_samples(run) else (lambda r: r.steps_per_s)
     gpu = any(record.gpu_used_bytes is not None for record in run.records())
+    memory: list[Line] = [(lambda r: r.rss_bytes / _GIB, "-", "")] + [(_gpu_gib, ":", " GPU")] * gpu
+    names = sorted({name for record in run.records() for name in record.metrics})[:METRIC_PANELS]
+    panels: list[tuple[str, list[Line], bool]] = [  # label, its lines per rank, whether its axis starts at 0
+        ("samples/s" if counts_samples(run) else "steps/s", [(rate, "-", "")], True),
+        *((name, [(_metric(name), "-", "")], False) for name in names),
+        ("data wait (%)", [(lambda r: 100 * r.data_wait, "-", "")], True),
+        ("memory (GiB)" if gpu else "RSS (GiB)", memory, False),
+    ]
     figure = Figure(figsize=(10, 0.8 + 2.2 * len(panels)), layout="constrained")
     axes: list[Axes] = list(figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0])
-    for (label, value), ax in zip(panels, axes, strict=True):
+    for (label, lines, from_zero), ax in zip(panels, axes, strict=True):
         for index, (rank, records) in enumerate(run.ranks.items()):
-            times, values = _series(records, value, start)
-            ax.plot(times, values, color=f"C{index % 10}", linewidth=1.2, label=f"rank {rank}")
-            if gpu and label.startswith("RSS"):
-                times, values = _series(records, _gpu_gib, start)
-                ax.plot(times, values, color=f"C{index % 10}", linewidth=1.2, linestyle=":",
-                        label=f"rank {rank} GPU")
-        ax.set_ylabel("memory (GiB)" if gpu and label.startswith("RSS") else label)
+            for value, style, suffix in lines:
+                times, values = _series(records, value, start)
+                ax.plot(times, values, color=f"C{index % 10}", linewidth=1.2, linestyle=style,
+                        label=f"rank {rank}{suffix}")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        if not label.startswith(("RSS", *names)):  # rates and shares from 0; memory and metrics where they are
+        if from_zero:
             ax.set_ylim(bottom=0)
         for number, (time, _) in enumerate(restart_marks(run)):
             ax.axvline(time, color="0.35", linestyle="--", linewidth=1, label="restart" if number == 0 else None)
@@ -65,11 +66,10 @@ def draw_run(run: RunRecords, path: Path) -> None:
     try:
         figure.savefig(path, format="png", dpi=100)
     except OSError as e:
-        raise UsageError(f"{path}: cannot be written ({e.strerror})", "choose another place with --output") from None
+        raise UsageError(f"{path}: cannot be written: {e.strerror}", "choose another place with --output") from None
 
 
-def _series(records: Sequence[Record], value: Callable[[Record], float | None],
-            start: float) -> tuple[list[float], list[float]]:
+def _series(records: Sequence[Record], value: Value, start: float) -> tuple[list[float], list[float]]:
     """Times and values; a gap (NaN) between attempts, so that no line joins the end of one to the next."""
     times: list[float] = []
     values: list[float] = []
@@ -83,7 +83,7 @@ def _series(records: Sequence[Record], value: Callable[[Record], float | None],
     return times, values
 
 
-def _metric(name: str) -> Callable[[Record], float | None]:
+def _metric(name: str) -> Value:
     return lambda record: record.metrics.get(name)
 
 

@@ -90,7 +90,7 @@ def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
     lines = text.split("\n")  # a file that ends with a newline ends with "" here
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -182,7 +182,7 @@ def _run_info(path: Path) -> Mapping[str, Any]:
     try:
         info = json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}:{e.lineno}: not JSON ({e.msg})", "run.json is one JSON object") from None
     if not isinstance(info, dict):

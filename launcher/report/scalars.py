@@ -34,7 +34,7 @@ def write_scalars(run: RunRecords, folder: Path) -> int:
         finally:
             writer.close()
     except OSError as e:
-        raise UsageError(f"{folder}: cannot be written ({e.strerror})", "choose another --tensorboard folder") from None
+        raise UsageError(f"{folder}: cannot be written: {e.strerror}", "choose another --tensorboard folder") from None
     return len(tags)
 
 
