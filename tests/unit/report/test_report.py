@@ -84,7 +84,7 @@ def test_the_truncated_last_line_is_left_out_and_attempts_stay_in_order() -> Non
 def record(rank: int, attempt: int, time: float, data_wait: float, **extra: Any) -> dict[str, Any]:
     return {"v": 1, "time": time, "rank": rank, "local_rank": rank, "node_rank": 0, "attempt": attempt,
             "elapsed": time - 100.0, "interval": 1.0, "step": 10, "total_steps": None, "epoch": None, "samples": 320,
-            "steps_per_s": 10.0, "samples_per_s": 320.0 - 60 * rank, "data_wait": data_wait, "cpu_percent": 99.0,
+            "steps_per_s": 10.0, "samples_per_s": 320.0 - 20 * rank, "data_wait": data_wait, "cpu_percent": 99.0,
             "rss_bytes": (500 + 10 * rank) * 2**20, "children_rss_bytes": 0, "gpu": None,
             "metrics": {"loss": 1.0 / time}, "final": False, **extra}
 
@@ -108,7 +108,7 @@ def test_the_data_wait_hint_appears_above_a_fifth_of_the_time_only(
     assert main(["report", str(folder), "--output", str(tmp_path / "picture.png")]) == 0
     out = capsys.readouterr().out
     assert ("bench-data JOB.yaml" in out) is hinted, out
-    assert re.search(rf"^rank 1 +260\.0 +{data_wait:.0%} +510\.0 MiB +3\.0 GiB of 80\.0 GiB$", out, re.M), out
+    assert re.search(rf"^rank 1 +300\.0 +{data_wait:.0%} +510\.0 MiB +3\.0 GiB of 80\.0 GiB$", out, re.M), out
     assert re.search(r"^restarts +1, at 4\.0 s$", out, re.M), out  # from the records' attempts: no events.jsonl
     assert png_size(tmp_path / "picture.png")[0] == 1000
 
