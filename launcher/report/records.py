@@ -140,7 +140,8 @@ def _record(line: dict[str, Any], where: str) -> Record:
         rss_bytes=_integer(line, "rss_bytes", where), children_rss_bytes=_integer(line, "children_rss_bytes", where),
         gpu_used_bytes=None if gpu is None else _integer(gpu, "memory_used_bytes", f"{where}: gpu"),
         gpu_total_bytes=None if gpu is None else _integer(gpu, "memory_total_bytes", f"{where}: gpu"),
-        metrics={name: _number(metrics, name, f"{where}: metrics") for name in metrics},
+        metrics={name: _number(metrics, name, f"{where}: metrics") for name, value in metrics.items()
+                 if value is not None},  # null: no value yet
     )
 
 

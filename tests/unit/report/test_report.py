@@ -121,6 +121,13 @@ def test_a_large_world_shows_its_slowest_ranks_and_its_fastest(tmp_path: Path) -
     assert "(5 more ranks, between these speeds)" in text and len(text.splitlines()) < 16
 
 
+def test_a_metric_without_a_value_yet_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "rank_0.jsonl").write_text(_lines(
+        {**GOOD, "metrics": {"loss": None, "lr": 0.1}}, {**GOOD, "time": 102.0, "metrics": {"loss": 0.5, "lr": 0.1}}))
+    assert summarize(read_run(tmp_path)).metrics == {"loss": (0.5, 0.5), "lr": (0.1, 0.1)}
+
+
 def _lines(*records: dict[str, Any] | str) -> str:
     return "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in records)
 
@@ -138,6 +145,8 @@ GOOD = record(0, 0, 101.0, 0.1)
          "metrics/rank_0.jsonl:2: samples_per_s: expected a number, got \"fast\""),
         ({"metrics/rank_0.jsonl": _lines({k: v for k, v in GOOD.items() if k != "rss_bytes"})},
          "metrics/rank_0.jsonl:1: rss_bytes: missing"),
+        ({"metrics/rank_0.jsonl": _lines({**GOOD, "metrics": {"loss": "low"}})},
+         "metrics/rank_0.jsonl:1: metrics: loss: expected a number, got \"low\""),
         ({"metrics/rank_1.jsonl": _lines(GOOD)}, "metrics/rank_1.jsonl:1: rank 0 in the file of rank 1"),
         ({"metrics/rank_0.jsonl": _lines({**GOOD, "v": 2})}, "metrics/rank_0.jsonl:1: schema version 2"),
         ({"metrics/rank_0.jsonl": _lines({**GOOD, "attempt": 1}, GOOD)},
@@ -146,8 +155,8 @@ GOOD = record(0, 0, 101.0, 0.1)
          "events.jsonl:2: expected a JSON object, got list"),
         ({"metrics/rank_0.jsonl": _lines(GOOD), "run.json": "{\n\"exit_code\": 0,\n"}, "run.json:3: not JSON"),
     ],
-    ids=["no-folder", "no-metrics", "not-json", "wrong-type", "missing-field", "wrong-rank", "version", "attempts",
-         "event", "run-json"],
+    ids=["no-folder", "no-metrics", "not-json", "wrong-type", "missing-field", "metric", "wrong-rank", "version",
+         "attempts", "event", "run-json"],
 )
 def test_bad_input_is_one_line_naming_the_file_and_line(
     tmp_path: Path, files: dict[str, str] | None, fragment: str, capsys: pytest.CaptureFixture[str]
