@@ -26,21 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Read, draw, export, then print the summary. Raises LauncherError."""
-    from launcher.report.plot import draw_run
+    """Read, draw, export, then print the summary; a missing package stops it first. Raises LauncherError."""
+    from launcher.report.plot import draw_run, require_matplotlib
     from launcher.report.records import read_run
+    from launcher.report.scalars import require_tensorboard, write_scalars
     from launcher.report.summary import summarize
     from launcher.report.text import labelled, render_summary
 
     args = build_parser().parse_args(list(argv))
+    require_matplotlib()
+    if args.tensorboard:
+        require_tensorboard()
     folder = Path(args.run_dir)
     run = read_run(folder)
     picture = Path(args.output) if args.output else folder / "report.png"
     draw_run(run, picture)
     lines = [render_summary(summarize(run), folder, picture)]
     if args.tensorboard:
-        from launcher.report.scalars import write_scalars
-
         series = write_scalars(run, Path(args.tensorboard))
         lines.append(labelled("tensorboard", f"{series} series in {args.tensorboard}"))
     print("\n".join(lines))

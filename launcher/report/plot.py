@@ -25,13 +25,20 @@ Value = Callable[[Record], float | None]
 Line = tuple[Value, str, str]  # a rank's value, its line style, what its legend adds to "rank R"
 
 
-def draw_run(run: RunRecords, path: Path) -> None:
-    """Write the run's picture as a PNG to ``path``."""
+def require_matplotlib() -> None:
+    """A ``MissingPackage`` error with the pip command when matplotlib cannot be imported."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise MissingPackage("matplotlib is not installed: launcher report draws with it",
                              "pip install 'launcher[report]' or pip install matplotlib") from None
+
+
+def draw_run(run: RunRecords, path: Path) -> None:
+    """Write the run's picture as a PNG to ``path``."""
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
     start = run_start(run)
     rate: Value = (lambda r: r.samples_per_s) if counts_samples(run) else (lambda r: r.steps_per_s)
     gpu = any(record.gpu_used_bytes is not None for record in run.records())

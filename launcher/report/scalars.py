@@ -15,13 +15,20 @@ from launcher.errors import MissingPackage, UsageError
 from launcher.report.records import Record, RunRecords
 
 
-def write_scalars(run: RunRecords, folder: Path) -> int:
-    """Write the event files into ``folder``; returns the number of series."""
+def require_tensorboard() -> None:
+    """A ``MissingPackage`` error with the pip command when tensorboard's writer cannot be imported."""
     try:
-        from tensorboard.summary import Writer
+        import tensorboard.summary  # noqa: F401
     except ImportError:
         raise MissingPackage("tensorboard is not installed: --tensorboard writes its event files",
                              "pip install tensorboard") from None
+
+
+def write_scalars(run: RunRecords, folder: Path) -> int:
+    """Write the event files into ``folder``; returns the number of series."""
+    require_tensorboard()
+    from tensorboard.summary import Writer
+
     tags: set[str] = set()
     try:
         writer = Writer(str(folder))

@@ -195,6 +195,7 @@ def test_a_missing_package_is_one_line_with_the_pip_command(
     code = BLOCKER.format(blocked=blocked, args=["report", str(sample), *options])
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=sample)
     assert (ran.returncode, ran.stdout, ran.stderr) == (2, "", f"launcher: error: {fragment}\n")
+    assert not (sample / "report.png").exists() and not (sample / "tb").exists()  # stopped before writing any
 
 
 def test_a_picture_that_cannot_be_written_is_one_line(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
