@@ -89,6 +89,10 @@ class RendezvousFailed(LauncherError):
     """The nodes did not meet: nothing answered at the endpoint, or the others did not come, within the timeout."""
 
 
+class MissingPackage(LauncherError):
+    """An optional package that the command needs is not installed; the hint names the pip command."""
+
+
 class PlatformError(LauncherError):
     """Something this operating system cannot do (e.g. NCCL on Windows)."""
 

@@ -27,5 +27,5 @@ else
     echo "setup: $TORCH_CPU_INDEX does not answer: torch from pip's configured sources"
     "${pip[@]}" torch==2.13.0 numpy
 fi
-"${pip[@]}" -e '.[test,dev]'
+"${pip[@]}" -e '.[test,dev,report]'
 .venv/bin/python -c 'import torch; assert torch.__version__.startswith("2.13.0"), torch.__version__'

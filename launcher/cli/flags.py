@@ -159,6 +159,7 @@ SUBCOMMAND_USAGE: tuple[tuple[str, str, str], ...] = (
     ("check", "[options] TARGET", "every preflight check as a table; starts nothing"),
     ("sbatch", "JOB.yaml [options]", "write or submit the job's SLURM batch script"),
     ("bench-data", "JOB.yaml [options]", "measure DataLoader settings for the job's dataset"),
+    ("report", "RUN_DIR [options]", "a run directory's metrics as a picture and a short summary"),
 )
 
 

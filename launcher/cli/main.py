@@ -113,13 +113,21 @@ def _bench_data(args: list[str]) -> int:
     return bench_main(args)
 
 
+def _report(args: list[str]) -> int:
+    from launcher.cli.report import main as report_main
+
+    return report_main(args)
+
+
 def _sbatch(args: list[str]) -> int:
     from launcher.cli.sbatch import main as sbatch_main
 
     return sbatch_main(args)
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"check": _check, "bench-data": _bench_data, "sbatch": _sbatch}
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "check": _check, "bench-data": _bench_data, "sbatch": _sbatch, "report": _report,
+}
 
 
 class Helpers:

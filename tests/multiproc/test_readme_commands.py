@@ -66,6 +66,8 @@ RUN: dict[str, Expect] = {
         Expect(("accuracy on rank 0's shard: 1.00",)),
     "python -m launcher check --nprocs 2 tests/samples/parallel/data_parallel_threads.py":
         Expect(("data-parallel  WARN", "thread-cuda", "0 failed")),
+    "python -m launcher report tests/samples/report_run":
+        Expect(("slowest     rank 1, 28% below the mean", "plot        tests/samples/report_run/report.png")),
 }
 # Example folders without a command to run here, and why (every other folder of examples/ has a README.md
 # with at least one command in RUN or EXCLUDED).
@@ -153,6 +155,8 @@ def test_documented_command_runs(command: str, tmp_path: Path, launcher) -> None
     # without what a run of the example in the checkout left (its checkpoints would be resumed)
     shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("runs", "__pycache__"))
     shutil.copytree(REPO / "tests" / "samples" / "parallel", tmp_path / "tests" / "samples" / "parallel")
+    shutil.copytree(REPO / "tests" / "samples" / "report_run", tmp_path / "tests" / "samples" / "report_run",
+                    ignore=shutil.ignore_patterns("report.png"))
     words = shlex.split(command)
     prefix = ["python", "-m", "launcher"]
     assert words[:3] == prefix or words[0] == "launcher", f"{command}: only the launcher's commands run here"
