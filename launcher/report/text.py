@@ -75,7 +75,7 @@ def _failure(summary: Summary, event: Event) -> str:
     who = f"rank {fields['rank']}" if isinstance(fields.get("rank"), int) else "a rank"
     what = [f"exit code {fields['exit_code']}"] if isinstance(fields.get("exit_code"), int) else []
     what += [f"idle {_duration(float(fields['idle']))}"] if isinstance(fields.get("idle"), (int, float)) else []
-    what += [str(fields["error"]).splitlines()[0]] if fields.get("error") else []
+    what += [str(fields["message"]).splitlines()[0]] if fields.get("message") else []
     kind = "hung" if event.name == "hang" else "failed"
     return f"{who} {kind} at {_duration(event.time - summary.start)}" + (f": {', '.join(what)}" if what else "")
 

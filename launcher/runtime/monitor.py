@@ -68,6 +68,8 @@ class Monitor:
     def start(self) -> Monitor:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if not _ends_a_line(self.path):  # an earlier attempt killed mid-write left half a record
+            os.write(self._fd, b"\n")
         self._process.cpu_percent(None)  # the first call starts psutil's CPU interval
         self._started = self._last_time = time.monotonic()
         self._last = self._meters.read()
@@ -147,6 +149,15 @@ class Monitor:
                     children += child.memory_info().rss
             usage["children_rss_bytes"] = children
         return usage
+
+
+def _ends_a_line(path: str) -> bool:
+    """Whether the file is empty or ends with a newline (so that the next record starts a line of its own)."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 def start_monitor(settings: MonitorSettings, backend: str, environ: Mapping[str, str]) -> Monitor | None:

@@ -35,7 +35,7 @@ from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
 from launcher.supervise.restart_line import restart_line
-from launcher.supervise.run_record import append_event
+from launcher.supervise.run_record import append_event, record_failures
 from launcher.supervise.save_stop import SaveAndStop
 
 # Elastic's own return queues (where the probe fails): 2 fds per rank in each worker; multiprocessing's
@@ -268,6 +268,7 @@ def _report_restart(restart: Restart, log_dir: str | None) -> None:
     attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
     line = restart_line(restart, attempt_dir)
     if log_dir:
+        record_failures(log_dir, restart.failures)
         append_event(log_dir, "restart", number=restart.number, counted=restart.counted, why=line)
     with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
         print(f"launcher: {line}", file=sys.stderr, flush=True)

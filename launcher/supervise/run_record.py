@@ -16,10 +16,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from launcher.plan.model import LaunchPlan
-from launcher.result import RunResult
+from launcher.result import RankFailure, RunResult
 from launcher.schema import as_tree
 
 SCHEMA_VERSION = 1
@@ -64,11 +65,18 @@ def record_start(folder: str, plan: LaunchPlan, started: float) -> None:
             os.symlink(os.path.abspath(checkpoints), os.path.join(folder, CHECKPOINTS_LINK), target_is_directory=True)
 
 
+def record_failures(folder: str, failures: Sequence[RankFailure]) -> None:
+    """A ``failure`` event for each rank that failed on its own (not those the launcher stopped for it)."""
+    for failure in failures:
+        if not failure.stopped_by_launcher:
+            append_event(folder, "failure", rank=failure.rank, local_rank=failure.local_rank,
+                         exit_code=failure.exitcode, signal=failure.signal, message=failure.message,
+                         at=round(failure.timestamp, 3))
+
+
 def record_end(folder: str, result: RunResult) -> None:
     """The failures, the hang and the ``exit`` event; ``run.json`` completed with the outcome."""
-    for failure in result.failures:
-        append_event(folder, "failure", rank=failure.rank, local_rank=failure.local_rank, exit_code=failure.exitcode,
-                     signal=failure.signal, message=failure.message, stopped_by_launcher=failure.stopped_by_launcher)
+    record_failures(folder, result.failures)
     if result.hang is not None:
         append_event(folder, "hang", rank=result.hang.rank, idle=round(result.hang.idle, 3))
     outcome = {"exit_code": result.exit_code, "wall_time": round(result.wall_time, 3), "restarts": result.restarts,

@@ -45,7 +45,8 @@ def test_a_reader_that_leaves_stops_the_job_with_141(stream, lines, tmp_path, ru
     if stream == "stdout":  # 20000 lines of each rank outgrow every pipe on the way: the job was still writing
         said = rest.splitlines()
         assert said[0] == "launcher: stdout was closed by its reader (a pipe like `| head`): stopped the job", rest
-        assert len(said) == 2 and said[1].endswith(f", exit code 141; logs in {run}"), rest
+        assert len(said) == 3 and said[1].startswith("launcher: metrics and events in the run folder"), rest
+        assert said[2].endswith(f", exit code 141; logs in {run}"), rest
     else:  # nothing to say it on: stdout has the workers' lines only
         assert rest == ""
     for rank in (0, 1):  # every line written until the stop, in order, none lost (the other rank may have none)

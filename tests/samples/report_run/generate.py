@@ -98,7 +98,7 @@ def main() -> None:
     events = [
         {"time": START, "event": "start", "world_size": 2, "nodes": 1, "command": COMMAND},
         {"time": START + 18.4, "event": "failure", "rank": 1, "exit_code": 1,
-         "error": "OSError: [Errno 5] Input/output error: '/data/shards/shard-07.bin'"},
+         "message": "OSError: [Errno 5] Input/output error: '/data/shards/shard-07.bin'"},
         {"time": START + 19.0, "event": "restart", "number": 1, "why": "rank 1 failed (exit code 1)"},
         {"time": START + 37.2, "event": "exit", "exit_code": 0, "wall_time": 37.2},
     ]

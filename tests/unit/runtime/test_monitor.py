@@ -150,3 +150,11 @@ def test_without_nvml_there_is_no_probe_and_one_warning(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="launcher.runtime"):
         assert open_gpu_probe(0, {}) is None
     assert caplog.text.count("monitor: no GPU figures") == 1
+
+
+def test_a_record_left_half_written_by_a_killed_attempt_does_not_swallow_the_next(tmp_path):
+    path = tmp_path / "rank_0.jsonl"
+    path.write_text('{"v":1,"step":3}\n{"v":1,"st')
+    Monitor(str(path), 3600, Identity(0, 0, 0, 1), Meters()).start().stop()
+    lines = path.read_text().splitlines()
+    assert lines[:2] == ['{"v":1,"step":3}', '{"v":1,"st'] and json.loads(lines[2])["attempt"] == 1
