@@ -1,5 +1,5 @@
 """The last lines of every run, success or not: what a function job returned, then one line with the ranks, the
-wall time, the restarts, the exit code and where the logs are; before it, where the metrics, events and checkpoints are.
+wall time, the restarts, the exit code and where the logs are; first, where the metrics, events and checkpoints are.
 
 Rendered here alone, from the ``RunResult``, so that what a run leaves elsewhere (metrics, checkpoints) is added in
 one place. Printed by the CLI on stderr (a script's stdout stays its own). Never imports torch.
@@ -32,10 +32,10 @@ _SHORT = _short_repr()
 
 
 def end_of_run(result: RunResult, checkpoint_dir: str | None = None) -> list[str]:
-    """The return values (when a rank returned something), what the run folder holds, then the end line."""
+    """What the run folder holds, the return values (when a rank returned something), then the end line."""
     returned = returned_line(result.return_values, result.world_size)
     where = run_folder_line(result.log_dir, checkpoint_dir)
-    return ([returned] if returned else []) + ([where] if where else []) + [end_line(result)]
+    return ([where] if where else []) + ([returned] if returned else []) + [end_line(result)]
 
 
 def run_folder_line(folder: str | None, checkpoint_dir: str | None) -> str | None:

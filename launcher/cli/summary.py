@@ -90,10 +90,34 @@ _MACHINERY = ("launcher/bootstrap.py", "launcher/compat/", "torch/distributed/el
               "multiprocessing/", 'File "<string>"', "Extension modules:")
 
 
+# A thread of the launcher's own in a crash dump (the monitor, the heartbeat): its whole stack is left out.
+_OWN_THREAD = "launcher/runtime/threads.py"
+
+
 def _excerpt(lines: Sequence[str]) -> list[str]:
-    """The useful end of a rank's output: a crash dump from its first line, without launcher frames."""
+    """The useful end of a rank's output: a crash dump from its first line, without launcher frames or threads."""
     start = max((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), default=0)
-    return [line for line in lines[start:] if line.strip() and not any(m in line for m in _MACHINERY)]
+    kept = _without_own_threads(list(lines[start:]))
+    return [line for line in kept if line.strip() and not any(m in line for m in _MACHINERY)]
+
+
+def _without_own_threads(lines: list[str]) -> list[str]:
+    """faulthandler's ``Thread 0x...`` blocks (a header, then indented frames) of the launcher's own threads dropped."""
+    kept: list[str] = []
+    block: list[str] = []
+    for line in [*lines, ""]:
+        if block and line.startswith("  "):
+            block.append(line)
+            continue
+        if block:
+            if not any(_OWN_THREAD in frame for frame in block):
+                kept += block
+            block = []
+        if line.startswith("Thread 0x") and line.rstrip().endswith("(most recent call first):"):
+            block = [line]
+        else:
+            kept.append(line)
+    return kept[:-1]
 
 
 def _clock(timestamp: float) -> str:

@@ -54,7 +54,8 @@ def test_no_fifo_is_left_after_a_restart_and_the_folder_copies(tmp_path, launche
     ran = launcher(["--nprocs", 2, "--max-restarts", 1, "--log-dir", logs, "restart_once.py"], timeout=120)
     assert ran.returncode == 0, ran.stderr
     (run,) = logs.iterdir()
-    assert sorted(path.name for path in run.iterdir()) == ["attempt_0", "attempt_1"]
+    assert sorted(path.name for path in run.iterdir()) == ["attempt_0", "attempt_1", "events.jsonl", "metrics",
+                                                           "run.json"]
     assert _fifos(logs) == []
     shutil.copytree(logs, tmp_path / "copy")
 

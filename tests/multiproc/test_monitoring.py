@@ -40,7 +40,9 @@ def test_every_rank_records_its_loop_and_the_launcher_records_the_run(tmp_path, 
         assert training and all(r["samples_per_s"] > 0 and r["cpu_percent"] is not None for r in training)
         # The steps of every interval add up to the loop's count; intervals keep to the setting.
         assert sum(r["steps_per_s"] * r["interval"] for r in kept) == pytest.approx(24, abs=0.5)
-        assert all(INTERVAL * 0.5 < r["interval"] < INTERVAL * 2.5 for r in kept[:-1]), [r["interval"] for r in kept]
+        # A loaded machine may delay one record; the thread keeps to its rate (docs/monitoring.md).
+        spacing = sorted(r["interval"] for r in kept[:-1])
+        assert INTERVAL * 0.8 < spacing[len(spacing) // 2] < INTERVAL * 1.25 and spacing[-1] < 10 * INTERVAL, spacing
         assert [r["step"] for r in kept] == sorted(r["step"] for r in kept)
     events = records(run / "events.jsonl")
     assert [e["event"] for e in events] == ["start", "exit"]

@@ -64,3 +64,34 @@ def test_no_message_nests_parentheses() -> None:
     result = RunResult(failures=(_failed(), stopped), restarts=1, log_dir="runs/r", world_size=2, nodes=1)
     for line in _report(result, shown_as_is=False):
         assert not re.search(r"\([^)]*\(", line), line
+
+
+def test_a_crash_dump_is_shown_without_the_launchers_own_threads() -> None:
+    dump = (
+        "Fatal Python error: Segmentation fault",
+        "",
+        "Thread 0x00007fae9c7ff6c0 (most recent call first):",
+        '  File "/usr/lib/python3.11/threading.py", line 331 in wait',
+        '  File "/site/launcher/runtime/threads.py", line 46 in _run',
+        '  File "/usr/lib/python3.11/threading.py", line 1002 in _bootstrap',
+        "",
+        "Thread 0x00007fae9d000000 (most recent call first):",
+        '  File "/work/loader_thread.py", line 9 in fetch',
+        "",
+        "Current thread 0x00007faebb027b80 (most recent call first):",
+        '  File "/usr/lib/python3.11/ctypes/__init__.py", line 519 in string_at',
+        '  File "/work/train.py", line 71 in <module>',
+        '  File "/site/launcher/bootstrap.py", line 242 in run_script_as_main',
+        "",
+        "Extension modules: torch._C (total: 1)",
+    )
+    crashed = RankFailure(rank=1, local_rank=1, host="h", pid=7, exitcode=None, signal="SIGSEGV", timestamp=1.5,
+                          message=None, traceback=None, last_lines=dump)
+    lines = _report(RunResult(failures=(crashed,), world_size=2, nodes=1), shown_as_is=False)
+    shown = lines[lines.index("launcher: last output of rank 1:") + 1:-1]
+    assert shown == ["[rank1]: Fatal Python error: Segmentation fault",
+                     "[rank1]: Thread 0x00007fae9d000000 (most recent call first):",
+                     '[rank1]:   File "/work/loader_thread.py", line 9 in fetch',
+                     "[rank1]: Current thread 0x00007faebb027b80 (most recent call first):",
+                     '[rank1]:   File "/usr/lib/python3.11/ctypes/__init__.py", line 519 in string_at',
+                     '[rank1]:   File "/work/train.py", line 71 in <module>']
