@@ -34,6 +34,7 @@ from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.rank_monitor import RankMonitor
 from launcher.supervise.restart_line import restart_line
 from launcher.supervise.save_stop import SaveAndStop
 
@@ -111,12 +112,18 @@ def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,
               save_stop: SaveAndStop | None = None) -> RunResult:
     """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts; ``save_stop`` is the
     save-and-stop request this process receives."""
-    router = OutputRouter(plan.output) if fifos_supported() else None
+    monitor = RankMonitor.for_settings(log_dir, plan.config.monitor)  # the ranks' records, the progress line
+    display = monitor.display if monitor is not None else None
+    router = OutputRouter(plan.output, display) if fifos_supported() else None
     try:
+        if monitor is not None:
+            monitor.start()
         result = _run_agent(plan, log_dir, router, watcher, save_stop)
     finally:
         if router is not None:
             router.close()  # drains what is left: the console may be found closed only now
+        if monitor is not None:
+            monitor.stop()  # after the workers' last output: the final records, the last progress line
     if router is not None and router.closed_console is not None and result.output_closed is None:
         # The job ended on its own, but what it wrote after the reader left was lost: not a success.
         result = dataclasses.replace(result, output_closed=OutputClosed(router.closed_console, stopped_job=False))
