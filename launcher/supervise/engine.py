@@ -179,8 +179,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
-        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None),
-        on_reform=_report_reform,
+        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None, router),
+        on_reform=lambda new, left, joined: _report_reform(new, left, joined, router),
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
@@ -269,22 +269,29 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
     return found
 
 
-def _report_restart(restart: Restart, log_dir: str | None) -> None:
+def _report_restart(restart: Restart, log_dir: str | None, router: OutputRouter | None) -> None:
     """The restart line (``restart_line.py``); the new attempt's folder when the user keeps the logs."""
     attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
-    with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {restart_line(restart, attempt_dir)}", file=sys.stderr, flush=True)
+    _say(f"launcher: {restart_line(restart, attempt_dir)}", router)
 
 
-def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:
+def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...],
+                   router: OutputRouter | None) -> None:
     """After a new rendezvous round of several nodes: its size, and which nodes left or joined."""
     changes = [f"without node {node.address} (ranks {', '.join(map(str, node.ranks))})" for node in left]
     changes += [f"with node {address} new" for address in joined]
-    if not changes:
-        return
-    with contextlib.suppress(OSError):
-        print(f"launcher: the job re-formed {', '.join(changes)}: {new.world_size} rank(s) on {len(new.nodes)} "
-              "node(s)", file=sys.stderr, flush=True)
+    if changes:
+        _say(f"launcher: the job re-formed {', '.join(changes)}: {new.world_size} rank(s) on {len(new.nodes)} "
+             "node(s)", router)
+
+
+def _say(line: str, router: OutputRouter | None) -> None:
+    """A line on stderr, above the progress bar where the router keeps one."""
+    with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
+        if router is not None:
+            router.say(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def quiet_engine_logs(environ: Mapping[str, str]) -> None:

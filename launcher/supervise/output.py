@@ -154,6 +154,11 @@ class OutputRouter:
         """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
         return self._last_output.get(local_rank)
 
+    def say(self, line: str) -> None:
+        """A line of the launcher's own on stderr, written as worker text is (above the progress bar)."""
+        with self._overlay.above(None, True) if self._overlay is not None else contextlib.nullcontext():
+            print(line, file=sys.stderr, flush=True)
+
     def closed_console_fd(self) -> int:
         """A file descriptor that turns readable when ``closed_console`` is set: the agent waits on it too."""
         return self._closed_read

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from launcher.plan.model import OutputPlan
+from launcher.protocol import PIPE_NAMES
 from launcher.supervise.console_progress import BarProgress, LinesProgress, console_progress
+from launcher.supervise.output import OutputRouter
 from launcher.supervise.progress_text import ProgressText, plain_line, progress_text
 from launcher.testing.terminal import screen_lines
 
@@ -128,3 +135,39 @@ def test_tqdm_is_imported_only_when_a_bar_is_drawn() -> None:
             "console_progress('bar', io.StringIO(), 30)\nassert 'tqdm' not in sys.modules\n")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Poll ``condition`` (the router writes from its own thread) until it holds, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_router_writes_a_passed_through_rank_and_launcher_lines_above_the_bar(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = BarProgress(terminal, ncols=80)
+    router = OutputRouter(OutputPlan(console_ranks=None, hidden=frozenset(), write_files=False, nprocs=1,
+                                     prefix_template=None, role="default"), bar)  # one rank: bytes as they come
+    try:
+        router.attach(0, 0, str(tmp_path))
+        rank_stderr = os.open(tmp_path / PIPE_NAMES["stderr"], os.O_WRONLY)
+        bar.update(_text(10))
+        os.write(rank_stderr, b"a whole line\n")
+        _wait_for(lambda: screen_lines(terminal.getvalue())[0] == "a whole line")
+        _wait_for(lambda: screen_lines(terminal.getvalue())[1].startswith("step 10/1000"))
+        os.write(rank_stderr, b"\rtheir bar 1/2")
+        _wait_for(lambda: screen_lines(terminal.getvalue())[-1] == "their bar 1/2")
+        bar.update(_text(20))
+        assert screen_lines(terminal.getvalue())[-1] == "their bar 1/2"  # the open line is left alone
+        os.write(rank_stderr, b"\rtheir bar 2/2\n")
+        _wait_for(lambda: screen_lines(terminal.getvalue())[-1].startswith("step 20/1000"))
+        router.say("launcher: a line of its own")
+        assert screen_lines(terminal.getvalue())[1:3] == ["their bar 2/2", "launcher: a line of its own"]
+        assert screen_lines(terminal.getvalue())[3].startswith("step 20/1000")
+        os.close(rank_stderr)
+    finally:
+        router.close()
