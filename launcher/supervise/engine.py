@@ -3,8 +3,9 @@
 Elastic does the work (rendezvous, store, worker processes, restarts, error
 files). What is ours: an agent that waits on worker exits instead of sleeping
 between polls and stops workers with the plan's grace period, worker output
-routed through FIFOs, and the translation of elastic's failures into
-``RankFailure``s (``failures.py``). This process is the one that hosts the
+routed through FIFOs, the ranks' metrics records read and rank 0's progress
+drawn (``rank_monitor.py``, stopped after the router), and the translation of
+elastic's failures into ``RankFailure``s (``failures.py``). This process is the one that hosts the
 agent: a child of the torch-preloaded server (``agent_process.py``), or the
 launcher itself; its router writes the workers' output to the console, so it
 is here that a console whose reader went away is found (``OutputClosed``).
