@@ -34,6 +34,8 @@ run_launcher
 new_tag
 wait_until_gone
 kill_tagged
+run_in_terminal
+screen_lines
 
 # Hooks called by name: by Python, torch's DataLoader, pickle, elastic's LogsSpecs.
 _.__loader__  # bootstrap: a script run as __main__ gets the loader Python would give it

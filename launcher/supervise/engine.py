@@ -3,8 +3,9 @@
 Elastic does the work (rendezvous, store, worker processes, restarts, error
 files). What is ours: an agent that waits on worker exits instead of sleeping
 between polls and stops workers with the plan's grace period, worker output
-routed through FIFOs, and the translation of elastic's failures into
-``RankFailure``s (``failures.py``). This process is the one that hosts the
+routed through FIFOs, the ranks' metrics records read and rank 0's progress
+drawn (``rank_monitor.py``, stopped after the router), and the translation of
+elastic's failures into ``RankFailure``s (``failures.py``). This process is the one that hosts the
 agent: a child of the torch-preloaded server (``agent_process.py``), or the
 launcher itself; its router writes the workers' output to the console, so it
 is here that a console whose reader went away is found (``OutputClosed``).
@@ -34,6 +35,7 @@ from launcher.supervise.descendants import Strays
 from launcher.supervise.failures import process_failure
 from launcher.supervise.membership import Round
 from launcher.supervise.output import OutputRouter, fifos_supported
+from launcher.supervise.rank_monitor import RankMonitor
 from launcher.supervise.restart_line import restart_line
 from launcher.supervise.run_record import append_event, record_failures
 from launcher.supervise.save_stop import SaveAndStop
@@ -112,12 +114,18 @@ def run_agent(plan: LaunchPlan, log_dir: str, watcher: WorkerWatcher,
               save_stop: SaveAndStop | None = None) -> RunResult:
     """Run the plan's workers to the end; ``watcher`` hears every worker pid as it starts; ``save_stop`` is the
     save-and-stop request this process receives."""
-    router = OutputRouter(plan.output) if fifos_supported() else None
+    monitor = RankMonitor.for_settings(log_dir, plan.config.monitor)  # the ranks' records, the progress line
+    display = monitor.display if monitor is not None else None
+    router = OutputRouter(plan.output, display) if fifos_supported() else None
     try:
+        if monitor is not None:
+            monitor.start()
         result = _run_agent(plan, log_dir, router, watcher, save_stop)
     finally:
         if router is not None:
             router.close()  # drains what is left: the console may be found closed only now
+        if monitor is not None:
+            monitor.stop()  # after the workers' last output: the final records, the last progress line
     if router is not None and router.closed_console is not None and result.output_closed is None:
         # The job ended on its own, but what it wrote after the reader left was lost: not a success.
         result = dataclasses.replace(result, output_closed=OutputClosed(router.closed_console, stopped_job=False))
@@ -173,8 +181,8 @@ def _run_agent(plan: LaunchPlan, log_dir: str, router: OutputRouter | None, watc
         hang=None if missing else plan.hang,
         output=plan.output,
         own_monitoring=not missing,
-        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None),
-        on_reform=_report_reform,
+        on_restart=lambda restart: _report_restart(restart, log_dir if plan.log_dir else None, router),
+        on_reform=lambda new, left, joined: _report_reform(new, left, joined, router),
         start_method=plan.start.method,
         grace_period=plan.stop.grace_period,
         wait_interval=world.monitor_interval,
@@ -263,26 +271,33 @@ def _ranks_that_raised(workers: list[Worker], error_files: Mapping[int, str],
     return found
 
 
-def _report_restart(restart: Restart, log_dir: str | None) -> None:
+def _report_restart(restart: Restart, log_dir: str | None, router: OutputRouter | None) -> None:
     """The restart line (``restart_line.py``); the new attempt's folder when the user keeps the logs."""
     attempt_dir = os.path.join(log_dir, f"attempt_{restart.number}") if log_dir and restart.counted else None
     line = restart_line(restart, attempt_dir)
     if log_dir:
         record_failures(log_dir, restart.failures)
         append_event(log_dir, "restart", number=restart.number, counted=restart.counted, why=line)
-    with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
-        print(f"launcher: {line}", file=sys.stderr, flush=True)
+    _say(f"launcher: {line}", router)
 
 
-def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...]) -> None:
+def _report_reform(new: Round, left: tuple[LostNode, ...], joined: tuple[str, ...],
+                   router: OutputRouter | None) -> None:
     """After a new rendezvous round of several nodes: its size, and which nodes left or joined."""
     changes = [f"without node {node.address} (ranks {', '.join(map(str, node.ranks))})" for node in left]
     changes += [f"with node {address} new" for address in joined]
-    if not changes:
-        return
-    with contextlib.suppress(OSError):
-        print(f"launcher: the job re-formed {', '.join(changes)}: {new.world_size} rank(s) on {len(new.nodes)} "
-              "node(s)", file=sys.stderr, flush=True)
+    if changes:
+        _say(f"launcher: the job re-formed {', '.join(changes)}: {new.world_size} rank(s) on {len(new.nodes)} "
+             "node(s)", router)
+
+
+def _say(line: str, router: OutputRouter | None) -> None:
+    """A line on stderr, above the progress bar where the router keeps one."""
+    with contextlib.suppress(OSError):  # a closed stderr is noticed on the workers' output (output.py), not here
+        if router is not None:
+            router.say(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def quiet_engine_logs(environ: Mapping[str, str]) -> None:

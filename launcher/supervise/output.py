@@ -16,6 +16,8 @@ many progress updates: an open line keeps at most 64 KiB, a longer line comes
 out in 64 KiB pieces, each prefixed.
 A console whose reader went away (EPIPE: ``| head``) gets nothing more, and
 ``closed_console`` tells the agent, which stops the job.
+With a progress display (``console_progress.py``), every console write goes through its ``above()``:
+the bar makes room for worker text and comes back after it, under the display's lock.
 Each FIFO is removed once its rank connected (by the worker), or with its stream (by the router).
 FIFOs do not exist on Windows: there the workers write to the console directly.
 
@@ -38,8 +40,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from launcher.plan.model import OutputPlan
 from launcher.protocol import PIPE_NAMES
@@ -67,6 +70,14 @@ class _Stream:
         return self.text.pending
 
 
+class ConsoleOverlay(Protocol):
+    """What else draws on the console (the progress bar), told of every write of worker text."""
+
+    def above(self, stream: object, ends_line: bool) -> AbstractContextManager[None]:
+        """Around one write by ``stream``; ``ends_line``: the text ends with a newline."""
+        ...
+
+
 def fifos_supported() -> bool:
     return hasattr(os, "mkfifo")
 
@@ -90,8 +101,9 @@ def _write_all(fd: int, data: bytes) -> None:
 class OutputRouter:
     """Owns the read ends of every rank's FIFOs and one loop that drains them."""
 
-    def __init__(self, policy: OutputPlan) -> None:
+    def __init__(self, policy: OutputPlan, overlay: ConsoleOverlay | None = None) -> None:
         self._policy = policy
+        self._overlay = overlay
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._streams: dict[tuple[int, str], _Stream] = {}
@@ -141,6 +153,11 @@ class OutputRouter:
     def last_output(self, local_rank: int) -> float | None:
         """Wall-clock time of the rank's latest output, or None if it wrote nothing yet."""
         return self._last_output.get(local_rank)
+
+    def say(self, line: str) -> None:
+        """A line of the launcher's own on stderr, written as worker text is (above the progress bar)."""
+        with self._overlay.above(None, True) if self._overlay is not None else contextlib.nullcontext():
+            print(line, file=sys.stderr, flush=True)
 
     def closed_console_fd(self) -> int:
         """A file descriptor that turns readable when ``closed_console`` is set: the agent waits on it too."""
@@ -210,8 +227,13 @@ class OutputRouter:
         if stream.console is None:
             return
         try:
-            stream.console.write(text)
-            stream.console.flush()
+            if self._overlay is None:
+                stream.console.write(text)
+                stream.console.flush()
+            else:
+                with self._overlay.above((stream.local_rank, stream.name), text.endswith("\n")):
+                    stream.console.write(text)
+                    stream.console.flush()
         except BrokenPipeError:  # its reader went away (``| head``): the agent stops the job
             self._console_closed(stream)
         except (OSError, ValueError):  # the console is unusable otherwise: keep files and last lines

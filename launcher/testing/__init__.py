@@ -2,5 +2,6 @@
 
 ``processes``: tag every process a run starts, find those still alive, wait
 for them or kill them. ``cli``: run ``python -m launcher`` as a user would.
+``terminal``: run a command under a pseudo-terminal and replay the screen it leaves.
 Never imports torch.
 """
