@@ -4,8 +4,9 @@ The rules (docs/monitoring.md, "The straggler rule"):
 - Compared: the ranks whose latest record is current: not ``final``, and taken at most ``STALE_INTERVALS``
   intervals ago (a rank that stopped, or whose file is from an earlier formation of the job, is left out).
 - The rate: ``samples_per_s`` when every compared rank counts samples, else ``steps_per_s``.
-- ``slowest``: the rank whose rate is the smallest fraction of the mean rate of the *other* ranks, when that
-  fraction is under ``SLOW_RATIO``; ties go to the lowest rank; none with fewer than two ranks.
+- ``slowest``: among the ranks that were in their loop for the whole interval (a step made before it began),
+  the rank whose rate is the smallest fraction of the mean rate of the *other* ranks, when that fraction is
+  under ``SLOW_RATIO``; ties go to the lowest rank; none with fewer than two ranks.
 - ``starved``: the rank with the largest ``data_wait`` share, when it is above ``STARVED_SHARE``.
 """
 
@@ -65,9 +66,18 @@ def world_record(records: Mapping[int, Record], now: float, interval: float) -> 
         "samples_per_s": _stats(rates) if key == "samples_per_s" else None,
         "steps_per_s": _stats(_values(ranks, "steps_per_s")),
         "data_wait": _stats(waits),
-        "slowest": slowest(rates, key),
+        "slowest": slowest({rank: rate for rank, rate in rates.items() if in_the_loop(ranks[rank])}, key),
         "starved": starved(waits),
     }
+
+
+def in_the_loop(record: Mapping[str, Any]) -> bool:
+    """Whether the rank had made a step before the record's interval began: its rate is the loop's, not its
+    start-up's (a rank still importing or joining is not a straggler; the hang watchdog minds one that never starts)."""
+    step, rate, interval = number(record, "step"), number(record, "steps_per_s"), number(record, "interval")
+    if step is None or rate is None or interval is None:
+        return False
+    return step - rate * interval > 0.5
 
 
 def slowest(rates: Mapping[int, float], key: str) -> Record | None:

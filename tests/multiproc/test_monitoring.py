@@ -23,7 +23,7 @@ def records(path: Path) -> list[dict]:
 def test_every_rank_records_its_loop_and_the_launcher_records_the_run(tmp_path, launcher):
     logs = tmp_path / "logs"
     ran = launcher(["--nprocs", 2, "--log-dir", logs, "--monitor-every", INTERVAL, "--progress", "off",
-                    "monitored.py", "--epochs", 3, "--work", 0.02])
+                    "monitored.py", "--epochs", 3, "--work", 0.02, "--count"])
     assert ran.returncode == 0, ran.stderr
     (run,) = logs.iterdir()
     steps = dict(re.findall(r"^\[rank\d\]: steps (\d) (\d+)$", ran.stdout, flags=re.M))

@@ -11,7 +11,7 @@ NOW = 1000.0
 
 def _record(rank: int, samples_per_s: float = 100.0, *, data_wait: float = 0.0, age: float = 0.5,
             final: bool = False, samples: int = 640, step: int = 20) -> dict[str, Any]:
-    return {"v": 1, "time": NOW - age, "rank": rank, "step": step, "samples": samples,
+    return {"v": 1, "time": NOW - age, "rank": rank, "step": step, "samples": samples, "interval": 1.0,
             "steps_per_s": samples_per_s / 32, "samples_per_s": samples_per_s, "data_wait": data_wait, "final": final}
 
 
@@ -66,3 +66,13 @@ def test_one_rank_is_never_the_slowest_and_missing_values_are_skipped() -> None:
     world = world_record({0: _record(0), 1: odd}, NOW, interval=1.0)
     assert world is not None and world["ranks"] == 2 and world["step"] == {"min": 20, "mean": 20, "max": 20}
     assert world["slowest"] is None and world["data_wait"] == {"min": 0, "mean": 0, "max": 0}
+
+
+def test_a_rank_still_starting_is_not_named_slowest() -> None:
+    # Rank 1 made its first steps in this interval (it was importing before): its rate is its start-up's.
+    starting = {**_record(1, 32), "step": 1, "steps_per_s": 1.0}
+    world = world_record({0: _record(0, 100), 1: starting}, NOW, interval=1.0)
+    assert world is not None and world["ranks"] == 2 and world["slowest"] is None
+    running = {**_record(1, 32), "step": 9, "steps_per_s": 1.0}  # 8 steps before this interval
+    world = world_record({0: _record(0, 100), 1: running}, NOW, interval=1.0)
+    assert world is not None and world["slowest"] == {"rank": 1, "samples_per_s": 32, "ratio": 0.32}
