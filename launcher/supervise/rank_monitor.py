@@ -78,14 +78,15 @@ class RankMonitor:
 
 def shown_progress(records: Mapping[int, Record], world: Record | None, now: float, interval: float,
                    running: Callable[[int], Record | None] = lambda rank: None) -> ProgressText | None:
-    """The progress of the lowest rank whose record is current (a final one too), with the straggler named.
+    """The progress of the lowest rank whose record is current (a final one too), with the straggler named; None
+    until a rank made a step.
 
     A final record's interval is the rank's last moments (often no step at all): its rates are those of the
     rank's last whole interval (``running``) of the same attempt.
     """
     current = [rank for rank, record in records.items() if is_current(record, now, interval)]
-    if not current:
-        return None
+    if not current or not any(records[rank].get("step") for rank in current):
+        return None  # no rank has made a step yet (or a job that never reports any): nothing to show
     rank = min(current)
     record = records[rank]
     before = running(rank) if record.get("final") is True else None

@@ -171,3 +171,13 @@ def test_the_router_writes_a_passed_through_rank_and_launcher_lines_above_the_ba
         os.close(rank_stderr)
     finally:
         router.close()
+
+
+def test_nothing_is_shown_until_a_rank_made_a_step() -> None:
+    from launcher.supervise.rank_monitor import shown_progress
+
+    idle = {"v": 1, "time": 100.0, "rank": 0, "step": 0, "steps_per_s": 0.0, "interval": 1.0, "final": True}
+    assert shown_progress({0: idle, 1: {**idle, "rank": 1}}, None, now=100.5, interval=1.0) is None
+    stepping = {**idle, "rank": 1, "step": 3, "final": False}
+    shown = shown_progress({0: idle, 1: stepping}, None, now=100.5, interval=1.0)
+    assert shown is not None and shown.rank == 0 and shown.head == "step 0"  # rank 0 still leads once any stepped
