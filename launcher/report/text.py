@@ -11,6 +11,8 @@ _LABEL = 12  # width of the label column
 _SHOWN_EVENTS = 3
 BENCH_HINT = "raise data.num_workers; measure with python -m launcher bench-data JOB.yaml"
 
+EVEN_PACE = 0.02  # a slowest rank this close to the mean, never named in world.jsonl, is not one
+
 
 def render_summary(summary: Summary, folder: Path, picture: Path) -> str:
     head = [_duration(summary.length), f"{len(summary.ranks)} rank{'s' * (len(summary.ranks) > 1)}",
@@ -23,7 +25,10 @@ def render_summary(summary: Summary, folder: Path, picture: Path) -> str:
         named = summary.world_slowest.count(rank.rank)
         seen = f" (named the slowest in {named} of {len(summary.world_slowest)} intervals)" \
             if summary.world_slowest else ""
-        lines.append(labelled("slowest", f"rank {rank.rank}, {1 - ratio:.0%} below the mean{seen}"))
+        if 1 - ratio < EVEN_PACE and not named:
+            lines.append(labelled("slowest", f"none: every rank within {EVEN_PACE:.0%} of the mean"))
+        else:
+            lines.append(labelled("slowest", f"rank {rank.rank}, {1 - ratio:.0%} below the mean{seen}"))
     starved = summary.starved()
     if starved is not None:
         lines.append(labelled("hint", f"rank {starved.rank} waits for data {starved.data_wait:.0%} of the time: "

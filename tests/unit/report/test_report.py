@@ -203,3 +203,12 @@ def test_a_picture_that_cannot_be_written_is_one_line(sample: Path, capsys: pyte
     err = capsys.readouterr().err
     assert err == f"launcher: error: {sample}/no/such/report.png: cannot be written: No such file or directory " \
                   "(choose another place with --output)\n"
+
+
+def test_ranks_that_keep_pace_have_no_slowest(tmp_path: Path) -> None:
+    folder = write_run(tmp_path / "run", 2, 0.01, samples_per_s=320.0)
+    text = render_summary(summarize(read_run(folder)), folder, folder / "report.png")
+    assert re.search(r"^slowest +none: every rank within 2% of the mean$", text, re.M), text
+    uneven = write_run(tmp_path / "uneven", 2, 0.01)  # rank 1 at 300 samples/s, rank 0 at 320
+    text = render_summary(summarize(read_run(uneven)), uneven, uneven / "report.png")
+    assert re.search(r"^slowest +rank 1, 3% below the mean$", text, re.M), text
