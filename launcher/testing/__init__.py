@@ -1,6 +1,21 @@
-"""Helpers for testing and benchmarking launched jobs, used by the project's tests and benchmarks alike.
+"""Helpers for testing distributed code and launched jobs; also the pytest plugin ``launcher.testing``.
 
-``processes``: tag every process a run starts, find those still alive, wait
-for them or kill them. ``cli``: run ``python -m launcher`` as a user would.
-Never imports torch.
+``-p launcher.testing`` (or ``pytest_plugins = ["launcher.testing"]``) gives
+``@pytest.mark.distributed`` and the ``ctx`` fixture: README, "Testing
+distributed code". The hooks live in ``plugin.py``, registered from here when
+pytest registers this package, so that importing the package, or ``processes``
+and ``cli`` (the project's own test helpers, used by the benchmarks too),
+imports neither pytest nor torch.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def pytest_addhooks(pluginmanager: Any) -> None:
+    """pytest registered ``launcher.testing``: register the plugin's hooks and fixture."""
+    from launcher.testing import plugin
+
+    if not pluginmanager.is_registered(plugin):
+        pluginmanager.register(plugin, "launcher.testing.plugin")
