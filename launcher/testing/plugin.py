@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -67,12 +67,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker(MARK)
     if marker is None:
         return None
-    try:
-        spec = read_mark(marker.args, marker.kwargs)
-    except (MarkError, TypeError) as error:
-        pytest.fail(f"@pytest.mark.{MARK}: {error}", pytrace=False)
+    spec = _read(marker)
+    if isinstance(spec, str):
+        pytest.fail(f"@pytest.mark.{MARK}: {spec}", pytrace=False)
     run_distributed(pyfuncitem, spec)
     return True
+
+
+def _read(marker: pytest.Mark) -> Distributed | str:
+    """The mark's arguments, or what is wrong with them."""
+    try:
+        return read_mark(marker.args, marker.kwargs)
+    except (MarkError, TypeError) as error:
+        return str(error)
 
 
 def _server(config: pytest.Config) -> RankServer:
@@ -101,8 +108,8 @@ def run_distributed(item: pytest.Function, spec: Distributed) -> None:
     judged = verdict(results, reply, spec.timeout)
     if judged.outcome == "failed":
         pytest.fail(judged.text, pytrace=False)
-    if judged.outcome == "skipped":  # reported at the test, as a skip inside the test body is
-        raise pytest.skip.Exception(judged.text, _use_item_location=True)
+    if judged.outcome == "skipped":
+        _skip(judged.text)
     if judged.outcome == "xfailed":
         pytest.xfail(judged.text)
     _check_values(item, spec, results)
@@ -114,11 +121,16 @@ def _ranks_or_skip(server: RankServer, spec: Distributed) -> int:
     gpus = server.gpus()
     if spec.nprocs == "gpu":
         if gpus == 0:
-            pytest.skip("nprocs='gpu' needs a CUDA GPU; none is visible")
+            _skip("nprocs='gpu' needs a CUDA GPU; none is visible")
         return gpus
     if gpus < int(spec.nprocs):
-        pytest.skip(f"backend='nccl' needs {spec.nprocs} CUDA GPUs (one per rank); {gpus} visible")
+        _skip(f"backend='nccl' needs {spec.nprocs} CUDA GPUs (one per rank); {gpus} visible")
     return int(spec.nprocs)
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip, reported at the test (as a skip in the test body is), not at this line."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _request(item: pytest.Function, spec: Distributed, nprocs: int, folder: str) -> RunRequest:
