@@ -52,8 +52,9 @@ def rank_folder(folder: str, rank: int) -> str:
     return os.path.join(folder, f"rank{rank}")
 
 
-def run_rank(request: RunRequest, rank: int, group: int, listener: int, port: int, server: int) -> NoReturn:
-    """The whole life of a forked rank; never returns."""
+def run_rank(request: RunRequest, rank: int, group: int, listener: int, port: int, server: int,
+             done: int) -> NoReturn:
+    """The whole life of a forked rank; never returns. Its exit code goes to ``done`` just before it exits."""
     code = 70
     try:
         _become_rank(request, rank, group, listener, server)
@@ -69,6 +70,8 @@ def run_rank(request: RunRequest, rank: int, group: int, listener: int, port: in
             traceback.print_exc()
     finally:
         _flush()
+        with contextlib.suppress(OSError):
+            os.write(done, bytes([code]))
         os._exit(code)
 
 
@@ -233,11 +236,25 @@ def _finish_together(request: RunRequest, rank: int, port: int, store: Any) -> N
     timeout = datetime.timedelta(seconds=request.timeout)
     if store is None:
         with contextlib.suppress(Exception):  # rank 0 is gone: nothing to wait for
-            client = dist.TCPStore(MASTER_ADDR, port, request.nprocs, False, timeout)  # type: ignore[attr-defined]
+            client = _group_store() or dist.TCPStore(MASTER_ADDR, port, request.nprocs, False,  # type: ignore[attr-defined]
+                                                     timeout)
             client.set(f"{DONE_KEY}{rank}", "1")
         return
     with contextlib.suppress(Exception):  # a rank died: the server stops this one
         store.wait([f"{DONE_KEY}{peer}" for peer in range(1, request.nprocs)], timeout)
+
+
+def _group_store() -> Any:
+    """The connection to the test's store that the default process group holds, if it is still there."""
+    import torch.distributed as dist
+
+    try:
+        store = dist.distributed_c10d._get_default_store()
+    except Exception:  # no group (the body destroyed it), or another torch
+        return None
+    while hasattr(store, "underlying_store"):  # the group's prefix: the done keys are the store's own
+        store = store.underlying_store
+    return store
 
 
 def _flush() -> None:

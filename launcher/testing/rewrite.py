@@ -4,7 +4,8 @@ The rank has no pytest ``Config``: it rewrites the modules the pytest process
 rewrote (the test module, conftests, ``register_assert_rewrite`` modules) with
 ``rewrite_asserts``, which needs none, and gives the rewritten asserts pytest's
 explanations of ``==``, ``in`` and the like (``assertrepr_compare``) with the
-pytest process's verbosity. Both use pytest internals: where they change, the
+pytest process's verbosity. The server compiles the test module before it forks
+(``rewritten_code``): the ranks find the code ready. Both use pytest internals: where they change, the
 rank falls back to plain asserts or to the short explanation, never to a failure
 of its own.
 """
@@ -15,9 +16,10 @@ import ast
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
-from types import ModuleType
+from types import CodeType, ModuleType
 
 
 class AssertRewriter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -41,14 +43,28 @@ class AssertRewriter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None  # the default module
 
     def exec_module(self, module: ModuleType) -> None:
-        from _pytest.assertion.rewrite import rewrite_asserts
-
         origin = str(module.__spec__.origin if module.__spec__ else module.__file__)
-        with open(origin, "rb") as handle:
-            source = handle.read()
-        tree = ast.parse(source, filename=origin)
-        rewrite_asserts(tree, source, origin)
-        exec(compile(tree, origin, "exec", dont_inherit=True), module.__dict__)
+        exec(rewritten_code(origin), module.__dict__)
+
+
+_compiled: dict[str, tuple[int, CodeType]] = {}  # path → (mtime_ns, code): filled by the server before it forks
+
+
+def rewritten_code(path: str) -> CodeType:
+    """The module at ``path`` compiled with its asserts rewritten (the server's copy while the file is unchanged)."""
+    from _pytest.assertion.rewrite import rewrite_asserts
+
+    changed = os.stat(path).st_mtime_ns
+    known = _compiled.get(path)
+    if known is not None and known[0] == changed:
+        return known[1]
+    with open(path, "rb") as handle:
+        source = handle.read()
+    tree = ast.parse(source, filename=path)
+    rewrite_asserts(tree, source, path)
+    code = compile(tree, path, "exec", dont_inherit=True)
+    _compiled[path] = (changed, code)
+    return code
 
 
 def explain_comparisons(verbosity: int, diff_style: str) -> None:

@@ -25,9 +25,12 @@ import select
 import signal
 import socket
 import time
+from dataclasses import dataclass
 
+from launcher.protocol import STACKS_FILE
 from launcher.testing.messages import GpuQuery, RankExit, RunReply, RunRequest, receive, send
 from launcher.testing.rank import rank_folder, run_rank
+from launcher.testing.rewrite import rewritten_code
 
 STOP_GRACE = 1.0  # seconds the other ranks get to end on their own after one failed
 STACKS_WAIT = 1.0  # seconds at most for the stacks of the ranks being stopped
@@ -47,11 +50,13 @@ def main() -> None:
     while True:
         request = receive(REQUESTS)
         if request is None:
-            return
+            os._exit(0)  # an interpreter shutdown with torch loaded costs tenths of a second; nothing to save
         if isinstance(request, GpuQuery):
             send(replies, _count_gpus())
         elif isinstance(request, RunRequest):
-            send(replies, run_test(request))
+            reply, ranks = run_test(request)
+            send(replies, reply)
+            reap(ranks)
 
 
 def _preload() -> None:
@@ -85,70 +90,98 @@ def _count_gpus() -> int:
     return int(text) if text.strip() else 0
 
 
-def run_test(request: RunRequest) -> RunReply:
+@dataclass
+class _Rank:
+    rank: int
+    pid: int
+    done: int  # the read end of the pipe the rank writes its exit code to, just before it exits
+    end: RankExit | None = None
+
+
+def run_test(request: RunRequest) -> tuple[RunReply, list[_Rank]]:
+    """Run one test; the ranks are left to reap (``reap``) once the reply is sent."""
     started = time.monotonic()
     for rank in range(request.nprocs):
         os.makedirs(rank_folder(request.folder, rank), exist_ok=True)
+    if request.rewrite is not None:
+        with contextlib.suppress(Exception):  # the rank reports what is wrong with the module
+            rewritten_code(request.module_path)
     listener = socket.create_server(("127.0.0.1", 0), backlog=max(128, request.nprocs))
     port = listener.getsockname()[1]
-    ranks: dict[int, int] = {}  # pid → rank
-    group = 0
+    ranks: list[_Rank] = []
     server = os.getpid()
     try:
         for rank in range(request.nprocs):
+            group = ranks[0].pid if ranks else 0
+            done, report = os.pipe()
             pid = os.fork()
             if pid == 0:
-                run_rank(request, rank, group, listener.fileno(), port, server)
-            group = group or pid
+                run_rank(request, rank, group, listener.fileno(), port, server, report)
+            os.close(report)
+            os.set_blocking(done, False)
             with contextlib.suppress(OSError):  # the rank does it too: whichever runs first
-                os.setpgid(pid, group)
-            ranks[pid] = rank
+                os.setpgid(pid, group or pid)
+            ranks.append(_Rank(rank, pid, done))
     finally:
         listener.close()
-    exits, timed_out = _wait(ranks, group, started + request.timeout, request.folder)
-    return RunReply(tuple(sorted(exits, key=lambda e: e.rank)), timed_out, time.monotonic() - started)
+    timed_out = _wait(ranks, started + request.timeout, request.folder)
+    _stop_group(ranks)  # ranks on their way out, and whatever they started
+    exits = tuple(r.end for r in ranks if r.end is not None)
+    return RunReply(exits, timed_out, time.monotonic() - started), ranks
 
 
-def _wait(ranks: dict[int, int], group: int, deadline: float, folder: str) -> tuple[list[RankExit], bool]:
-    """Every rank's end; the ranks still running at the deadline (or after a peer failed) are stopped."""
-    exits: list[RankExit] = []
-    running = dict(ranks)
-    watch = _Watch(running)
+def _wait(ranks: list[_Rank], deadline: float, folder: str) -> bool:
+    """Every rank's end (``_Rank.end``); the ranks still running at the deadline, or ``STOP_GRACE`` after a
+    peer failed, are stopped. Whether the deadline passed."""
+    running = list(ranks)
     stop_at = deadline
+    pidfds = _pidfds(ranks)
     try:
         while running:
             left = stop_at - time.monotonic()
             if left <= 0:
                 break
-            if watch.wait(left):
-                _stop_group(group)  # the pytest process is gone, or gave up on this test
+            watched = [REQUESTS, *(r.done for r in running), *(pidfds[r.pid] for r in running if r.pid in pidfds)]
+            readable, _, _ = select.select(watched, [], [], left if len(pidfds) == len(ranks) else min(left, POLL))
+            if REQUESTS in readable:  # EOF: the pytest process is gone, or gave up on this test
+                _stop_group(ranks)
                 os._exit(0)
-            for pid, (code, number) in [(pid, end) for pid in running if (end := _ended(pid)) is not None]:
-                exits.append(RankExit(running.pop(pid), code, number, stopped=False, ended_at=time.time()))
-                watch.forget(pid)
-                if code != 0:
-                    stop_at = min(stop_at, time.monotonic() + STOP_GRACE)
-        timed_out = bool(running) and stop_at >= deadline
+            for rank in list(running):
+                rank.end = _finished(rank)
+                if rank.end is not None:
+                    running.remove(rank)
+                    if rank.end.exitcode != 0:
+                        stop_at = min(stop_at, time.monotonic() + STOP_GRACE)
         if running:
             _dump_stacks(running, folder)
-        _stop_group(group)
-        for pid, rank in running.items():
-            code, number = _reaped(pid)
-            exits.append(RankExit(rank, code, number, stopped=True, ended_at=time.time()))
-        running.clear()
-        return exits, timed_out
+            _stop_group(ranks)
+            for rank in running:
+                code, number = _status(rank.pid, block=True) or (None, None)
+                rank.end = RankExit(rank.rank, code, number, stopped=True, ended_at=time.time())
+        return bool(running) and stop_at >= deadline
     finally:
-        watch.close()
-        _stop_group(group)
-        for pid in ranks:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)  # ended ranks were kept as zombies: their pids (the group's) stayed ours
+        for fd in pidfds.values():
+            os.close(fd)
 
 
-def _ended(pid: int) -> tuple[int | None, int | None] | None:
+def _finished(rank: _Rank) -> RankExit | None:
+    """How the rank ended: the code it reported just before exiting, or its process's end; None while it runs."""
+    try:
+        reported = os.read(rank.done, 1)
+    except BlockingIOError:
+        reported = b""
+    if reported:
+        return RankExit(rank.rank, reported[0], None, stopped=False, ended_at=time.time())
+    status = _status(rank.pid, block=False)
+    if status is None:
+        return None
+    return RankExit(rank.rank, status[0], status[1], stopped=False, ended_at=time.time())
+
+
+def _status(pid: int, block: bool) -> tuple[int | None, int | None] | None:
     """``(exit code, None)`` or ``(None, signal)`` of an ended rank, left unreaped; None while it runs."""
     try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG))
     except ChildProcessError:
         return (None, None)
     if info is None:
@@ -158,26 +191,40 @@ def _ended(pid: int) -> tuple[int | None, int | None] | None:
     return (None, info.si_status)
 
 
-def _reaped(pid: int) -> tuple[int | None, int | None]:
-    with contextlib.suppress(ChildProcessError):
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-    return _ended(pid) or (None, None)
+def reap(ranks: list[_Rank]) -> None:
+    """After the reply: the group killed again (what a rank started since), every rank reaped, pipes closed."""
+    _stop_group(ranks)
+    for rank in ranks:
+        os.close(rank.done)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(rank.pid, 0)
 
 
-def _stop_group(group: int) -> None:
-    if group:
+def _pidfds(ranks: list[_Rank]) -> dict[int, int]:
+    """A pidfd per rank (readable once it ended), where the system has them."""
+    fds: dict[int, int] = {}
+    if hasattr(os, "pidfd_open"):
+        for rank in ranks:
+            with contextlib.suppress(OSError):
+                fds[rank.pid] = os.pidfd_open(rank.pid)
+    return fds
+
+
+def _stop_group(ranks: list[_Rank]) -> None:
+    """SIGKILL the ranks' process group (led by the first rank, unreaped until ``reap``: its id stays theirs)."""
+    if ranks:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
+            os.killpg(ranks[0].pid, signal.SIGKILL)
 
 
-def _dump_stacks(running: dict[int, int], folder: str) -> None:
+def _dump_stacks(running: list[_Rank], folder: str) -> None:
     """Ask each running rank for its Python stacks (faulthandler, SIGUSR1) and wait until they are written."""
     sizes = {}
-    for pid, rank in running.items():
-        path = os.path.join(rank_folder(folder, rank), "stacks.txt")
+    for rank in running:
+        path = os.path.join(rank_folder(folder, rank.rank), STACKS_FILE)
         sizes[path] = _size(path)
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGUSR1)
+            os.kill(rank.pid, signal.SIGUSR1)
     deadline = time.monotonic() + STACKS_WAIT
     while time.monotonic() < deadline and any(_size(path) <= size for path, size in sizes.items()):
         time.sleep(POLL)
@@ -189,33 +236,6 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-class _Watch:
-    """Waits until a rank ends or the requests pipe becomes readable (EOF: the pytest process is gone)."""
-
-    def __init__(self, running: dict[int, int]) -> None:
-        self._fds: dict[int, int] = {}
-        if hasattr(os, "pidfd_open"):
-            for pid in running:
-                with contextlib.suppress(OSError):
-                    self._fds[pid] = os.pidfd_open(pid)
-        self._complete = hasattr(os, "pidfd_open") and len(self._fds) == len(running)
-
-    def wait(self, timeout: float) -> bool:
-        """Whether the requests pipe became readable; returns early when a rank may have ended."""
-        limit = timeout if self._complete else min(timeout, POLL)
-        readable, _, _ = select.select([REQUESTS, *self._fds.values()], [], [], limit)
-        return REQUESTS in readable
-
-    def forget(self, pid: int) -> None:
-        fd = self._fds.pop(pid, None)
-        if fd is not None:
-            os.close(fd)
-
-    def close(self) -> None:
-        for pid in list(self._fds):
-            self.forget(pid)
 
 
 if __name__ == "__main__":
