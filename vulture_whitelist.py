@@ -64,6 +64,7 @@ _.constraint
 pytest_addhooks
 pytest_configure
 pytest_collection_finish
+pytest_collect_file
 pytest_unconfigure
 pytest_pyfunc_call
 _.hasmarkup  # pytest's TerminalWriter: no colour codes in a rank's report

@@ -7,10 +7,13 @@ which forks the ranks; each runs the body in a process group of its own test
 and reports; the verdict (``report.py``) becomes the test's outcome. The
 ranks' output goes to this test's captured output, each line with ``[rankN]:``.
 
-The server is started once collection found a marked test, so that its torch
-import overlaps the rest of the collection; a run without marked tests starts
-nothing and never imports torch. Imported by pytest only (``launcher.testing``
-hands these hooks over lazily).
+The server is started when the collection reaches the first module whose
+source mentions the mark, just before pytest imports it, so that the server's
+torch import overlaps the module's (and the rest of the collection); it is
+stopped as soon as the collection holds no marked test, and started at the first
+marked test where the source did not tell. A run without such modules starts
+nothing. Nothing here imports torch. Imported by pytest only (``launcher.testing``
+registers it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -40,9 +44,30 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "a fresh process group (launcher.testing)")
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
+    """Start the server before pytest imports the first module that seems to hold a marked test (the words
+    ``mark.distributed`` in its source), so that the server's torch import overlaps the module's own."""
+    config = parent.config
+    if file_path.suffix != ".py" or _SERVER in config.stash or not _runs_tests(config):
+        return
+    try:
+        source = file_path.read_bytes()
+    except OSError:
+        return
+    if f"mark.{MARK}".encode() in source:
+        _server(config).start()
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """Not ``--collect-only``, nor pytest-xdist's controller (its workers run the tests)."""
+    return not config.getoption("collectonly", False) and not config.pluginmanager.has_plugin("dsession")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if any(item.get_closest_marker(MARK) is not None for item in session.items):
-        _server(session.config).start()
+    """No marked test to run here: the server goes (it may still be importing torch)."""
+    server = session.config.stash.get(_SERVER, None)
+    if server is not None and not any(item.get_closest_marker(MARK) is not None for item in session.items):
+        server.stop()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
