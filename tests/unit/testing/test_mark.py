@@ -1,4 +1,4 @@
-"""``@pytest.mark.distributed``'s arguments: defaults, positional nprocs, and one clear line for each mistake."""
+"""The distributed mark's arguments: defaults, positional nprocs, and one clear line for each mistake."""
 
 from __future__ import annotations
 
