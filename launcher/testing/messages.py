@@ -47,6 +47,7 @@ class RunRequest:
     function: str
     arguments: bytes  # the pickled fixture values and parameters, by name
     environ: dict[str, str]
+    cwd: str
     sys_path: list[str]
     import_mode: str
     rootpath: str

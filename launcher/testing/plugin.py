@@ -166,7 +166,7 @@ def _request(item: pytest.Function, spec: Distributed, nprocs: int, folder: str)
         folder=folder, nprocs=nprocs, backend=spec.backend, timeout=float(spec.timeout),
         module_path=module.__file__, module_name=module.__name__,
         class_name=item.cls.__qualname__ if item.cls is not None else None, function=item.originalname,
-        arguments=_pickled_arguments(item), environ=dict(os.environ), sys_path=list(sys.path),
+        arguments=_pickled_arguments(item), environ=dict(os.environ), cwd=os.getcwd(), sys_path=list(sys.path),
         import_mode=str(config.getoption("importmode")), rootpath=str(config.rootpath),
         consider_namespace_packages=bool(config.getini("consider_namespace_packages")),
         rewrite=_rewritten_modules(config), verbosity=config.get_verbosity(pytest.Config.VERBOSITY_ASSERTIONS),

@@ -109,7 +109,8 @@ def _serve_store(request: RunRequest, port: int, listener: int) -> Any:
 
 
 def _set_environment(request: RunRequest, rank: int, port: int) -> None:
-    """torchrun's rank environment on top of the pytest process's (as it was when the test ran)."""
+    """torchrun's rank environment on top of the pytest process's (as it was when the test ran), its folder."""
+    os.chdir(request.cwd)
     os.environ.clear()
     os.environ.update(request.environ)
     world = str(request.nprocs)

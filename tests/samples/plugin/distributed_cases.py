@@ -21,12 +21,18 @@ def point() -> Point:
 
 
 @pytest.fixture
+def moved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def lock() -> threading.Lock:
     return threading.Lock()
 
 
 @pytest.mark.distributed(nprocs=3)
-def test_allreduce_and_contract(ctx, tmp_path, point):
+def test_allreduce_and_contract(ctx, tmp_path, point, moved):
     t = torch.ones(1)
     dist.all_reduce(t)
     assert t.item() == ctx.world_size == 3
@@ -34,6 +40,7 @@ def test_allreduce_and_contract(ctx, tmp_path, point):
     assert (os.environ["RANK"], os.environ["LOCAL_RANK"], os.environ["WORLD_SIZE"]) == (str(ctx.rank), str(ctx.rank), "3")
     assert os.environ["MASTER_ADDR"] and int(os.environ["MASTER_PORT"]) > 0
     assert point.x == 7
+    assert os.getcwd() == str(moved)  # the pytest process's working directory when the test started
     (tmp_path / f"rank{ctx.rank}").touch()
     dist.barrier()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0", "rank1", "rank2"]
