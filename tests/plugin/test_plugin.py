@@ -2,7 +2,7 @@
 
 One inner run (module-scoped: it costs a pytest start, a server start and a
 2 s timeout) holds one test per case (``tests/samples/plugin/distributed_cases.py``);
-the tests below read its report. pytest-xdist and Ctrl-C get runs of their own.
+the tests below read its report. pytest-xdist, Ctrl-C and SIGKILL get runs of their own.
 Every inner run carries a tag: no process of it may outlive it.
 """
 
@@ -142,7 +142,10 @@ def test_xdist_workers_and_importlib_mode(pytester: pytest.Pytester, token: str,
     assert "At index 0 diff: 1 != 0" in output
 
 
-def test_ctrl_c_leaves_nothing_behind(pytester: pytest.Pytester, run_env: dict[str, str], token: str) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_a_stopped_run_leaves_nothing_behind(pytester: pytest.Pytester, run_env: dict[str, str], token: str,
+                                             stop: signal.Signals) -> None:
+    """Ctrl-C (pytest stops its server) and SIGKILL (the server sees its stdin close) while ranks run."""
     started = pytester.path / "started"
     pytester.makepyfile(test_wait=f"""
         import pathlib, threading
@@ -158,12 +161,13 @@ def test_ctrl_c_leaves_nothing_behind(pytester: pytest.Pytester, run_env: dict[s
                              env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for(lambda: len(os.listdir(started)) == 2, inner)
-        inner.send_signal(signal.SIGINT)
+        inner.send_signal(stop)
         output, _ = inner.communicate(timeout=30)
     finally:
         inner.kill()
-    assert inner.returncode == pytest.ExitCode.INTERRUPTED, output
-    assert "KeyboardInterrupt" in output
+    if stop == signal.SIGINT:
+        assert inner.returncode == pytest.ExitCode.INTERRUPTED, output
+        assert "KeyboardInterrupt" in output
     # the token fixture fails the test if any process of the run (server, ranks) is still alive
 
 
