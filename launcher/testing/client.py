@@ -4,7 +4,7 @@ One server per pytest process (each pytest-xdist worker has its own). It is
 started as a new interpreter (``subprocess``: nothing forked from a process
 that may hold threads), early enough that its torch import overlaps the
 collection, and stopped by closing its stdin: it kills the ranks of a test in
-progress and exits. A server that does not exit in ``STOP_WAIT`` seconds is killed.
+progress, removes the session's folder and exits. A server that does not exit in ``STOP_WAIT`` seconds is killed.
 Never imports torch.
 """
 
@@ -41,8 +41,9 @@ class RankServer:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
+        os.makedirs(self._folder, exist_ok=True)  # a server that stopped removed it
         with open(self._log_path, "ab") as log:
-            self._process = subprocess.Popen([sys.executable, "-m", "launcher.testing.server"], env=env,
+            self._process = subprocess.Popen([sys.executable, "-m", "launcher.testing.server", self._folder], env=env,
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         self._ready = False
 

@@ -118,6 +118,7 @@ def _server(config: pytest.Config) -> RankServer:
 
 def run_distributed(item: pytest.Function, spec: Distributed) -> None:
     server = _server(item.config)
+    server.start()  # also makes the session's folder again, if a server stopped before removed it
     nprocs = _ranks_or_skip(server, spec)
     folder = tempfile.mkdtemp(prefix="test-", dir=item.config.stash[_FOLDER])
     try:

@@ -5,7 +5,8 @@ launcher.testing.server``: a new interpreter, not a fork, so it holds none of
 pytest's or pytest-xdist's threads and nothing of what the tests did. It
 imports torch, pytest and the rank code, freezes them for the garbage collector
 (pages stay shared with the ranks), says it is ready, and serves requests on
-its stdin until EOF (the pytest process finished, or died).
+its stdin until EOF (the pytest process finished, or died); then it removes the
+session's folder (its argument), where the ranks kept their output.
 
 For each test it binds the store's socket, forks the ranks into one process
 group of their own, and waits for them (pidfds, or polling where there are
@@ -22,10 +23,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from launcher.protocol import STACKS_FILE
 from launcher.testing.messages import GpuQuery, RankExit, RunReply, RunRequest, receive, send
@@ -41,7 +45,8 @@ PRELOAD = ("torch", "torch.distributed", "pytest", "_pytest._code", "_pytest._io
            "_pytest.assertion.util", "_pytest.pathlib", "_pytest.python", "launcher.runtime.context")
 
 
-def main() -> None:
+def main(folder: str) -> None:
+    """Serve until EOF on stdin; then remove ``folder`` (the session's: the pytest process may be gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(REPLIES)  # fd 1 becomes stderr's copy: a stray print must not corrupt the replies
     os.dup2(2, 1)
@@ -50,11 +55,11 @@ def main() -> None:
     while True:
         request = receive(REQUESTS)
         if request is None:
-            os._exit(0)  # an interpreter shutdown with torch loaded costs tenths of a second; nothing to save
+            _leave(folder)
         if isinstance(request, GpuQuery):
             send(replies, _count_gpus())
         elif isinstance(request, RunRequest):
-            reply, ranks = run_test(request)
+            reply, ranks = run_test(request, folder)
             send(replies, reply)
             reap(ranks)
 
@@ -98,7 +103,13 @@ class _Rank:
     end: RankExit | None = None
 
 
-def run_test(request: RunRequest) -> tuple[RunReply, list[_Rank]]:
+def _leave(folder: str) -> NoReturn:
+    """Exit at once: an interpreter shutdown with torch loaded costs tenths of a second, and nothing needs it."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os._exit(0)
+
+
+def run_test(request: RunRequest, folder: str) -> tuple[RunReply, list[_Rank]]:
     """Run one test; the ranks are left to reap (``reap``) once the reply is sent."""
     started = time.monotonic()
     for rank in range(request.nprocs):
@@ -124,13 +135,13 @@ def run_test(request: RunRequest) -> tuple[RunReply, list[_Rank]]:
             ranks.append(_Rank(rank, pid, done))
     finally:
         listener.close()
-    timed_out = _wait(ranks, started + request.timeout, request.folder)
+    timed_out = _wait(ranks, started + request.timeout, request.folder, folder)
     _stop_group(ranks)  # ranks on their way out, and whatever they started
     exits = tuple(r.end for r in ranks if r.end is not None)
     return RunReply(exits, timed_out, time.monotonic() - started), ranks
 
 
-def _wait(ranks: list[_Rank], deadline: float, folder: str) -> bool:
+def _wait(ranks: list[_Rank], deadline: float, folder: str, session: str) -> bool:
     """Every rank's end (``_Rank.end``); the ranks still running at the deadline, or ``STOP_GRACE`` after a
     peer failed, are stopped. Whether the deadline passed."""
     running = list(ranks)
@@ -145,7 +156,7 @@ def _wait(ranks: list[_Rank], deadline: float, folder: str) -> bool:
             readable, _, _ = select.select(watched, [], [], left if len(pidfds) == len(ranks) else min(left, POLL))
             if REQUESTS in readable:  # EOF: the pytest process is gone, or gave up on this test
                 _stop_group(ranks)
-                os._exit(0)
+                _leave(session)
             for rank in list(running):
                 rank.end = _finished(rank)
                 if rank.end is not None:
@@ -239,4 +250,4 @@ def _size(path: str) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1])

@@ -157,10 +157,14 @@ def test_a_stopped_run_leaves_nothing_behind(pytester: pytest.Pytester, run_env:
             threading.Event().wait()
     """)
     started.mkdir()
+    scratch = pytester.path / "tmp"  # the run's TMPDIR: the session's folder goes there
+    scratch.mkdir()
     inner = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, "test_wait.py"], cwd=pytester.path,
-                             env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             env={**run_env, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for(lambda: len(os.listdir(started)) == 2, inner)
+        assert len(os.listdir(scratch)) == 1  # the session's folder
         inner.send_signal(stop)
         output, _ = inner.communicate(timeout=30)
     finally:
@@ -168,7 +172,8 @@ def test_a_stopped_run_leaves_nothing_behind(pytester: pytest.Pytester, run_env:
     if stop == signal.SIGINT:
         assert inner.returncode == pytest.ExitCode.INTERRUPTED, output
         assert "KeyboardInterrupt" in output
-    # the token fixture fails the test if any process of the run (server, ranks) is still alive
+    _, alive = wait_until_gone(token, timeout=10, poll=0.05)  # (the token fixture fails the test on leftovers)
+    assert not alive and os.listdir(scratch) == []
 
 
 def test_importing_the_helpers_imports_neither_pytest_nor_torch() -> None:
