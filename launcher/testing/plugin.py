@@ -179,10 +179,12 @@ def _request(item: pytest.Function, spec: Distributed, nprocs: int, folder: str)
 def _pickled_arguments(item: pytest.Function) -> bytes:
     """The fixture values and parameters the test takes, pickled; an unpicklable one fails the test, by name."""
     arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    parameters = item.callspec.params if hasattr(item, "callspec") else {}
     for name, value in arguments.items():
         problem = _pickling_problem(value)
         if problem:
-            pytest.fail(f"fixture {name!r} cannot be sent to the ranks ({problem}); "
+            kind = "parameter" if name in parameters else "fixture"
+            pytest.fail(f"{kind} {name!r} cannot be sent to the ranks ({problem}); "
                         "make its value picklable, or create the object inside the test", pytrace=False)
     return pickle.dumps(arguments)
 
