@@ -5,7 +5,9 @@
 distributed code". The hooks live in ``plugin.py``, registered from here when
 pytest registers this package, so that importing the package, or ``processes``
 and ``cli`` (the project's own test helpers, used by the benchmarks too),
-imports neither pytest nor torch.
+imports neither pytest nor torch. There is no ``pytest11`` entry point: the
+plugin is opt-in, so that the ``distributed`` mark and the ``ctx`` fixture never
+take over those names in a project that did not ask for them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ resolved here, in the pytest process); only its call differs
 which forks the ranks; each runs the body in a process group of its own test
 and reports; the verdict (``report.py``) becomes the test's outcome. The
 ranks' output goes to this test's captured output, each line with ``[rankN]:``.
+What the ranks return comes back pickled, for the mark's ``check=`` function to
+assert on here (``{rank: value}``, once every rank passed): the test body stays
+an ordinary test, and the assertion on all ranks' values is pytest's own.
 
 The server is started when the collection reaches the first module whose
 source mentions the mark, just before pytest imports it, so that the server's
