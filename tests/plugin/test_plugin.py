@@ -70,6 +70,7 @@ def test_assertion_failure_names_the_rank_and_shows_pytests_diff(cases: InnerRun
     assert "Differing items:" in report and "{'rank': 1} != {'rank': 0}" in report  # the rewritten explanation
     assert re.search(r"^test_cases.py:\d+: AssertionError$", report, re.M), report
     assert "the other ranks:\n  rank 0: passed" in report
+    assert "Captured stdout call" in report and "[rank0]: rank 0 compares\n[rank1]: rank 1 compares" in report
 
 
 def test_exception_on_every_rank_shows_the_first_and_the_others(cases: InnerRun) -> None:

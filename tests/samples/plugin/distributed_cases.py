@@ -50,6 +50,7 @@ def test_allreduce_and_contract(ctx, tmp_path, point, moved):
 @pytest.mark.distributed(nprocs=2)
 def test_assertion_on_one_rank(ctx):
     values = {"rank": ctx.rank, "same": 1}
+    print(f"rank {ctx.rank} compares")
     assert values == {"rank": 0, "same": 1}
 
 
