@@ -21,7 +21,8 @@ from launcher.runtime.data.gather import gather_for_metrics
 from launcher.runtime.data.pipeline import DataPipeline
 from launcher.schema import DataSettings
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_leftover_children")]
+# own_start_methods: the plugin forks its ranks whatever PET_START_METHOD says (CI's spawn pass would repeat them).
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_leftover_children"), pytest.mark.own_start_methods]
 
 N = 10
 SAMPLES, FEATURES = 32, 3
