@@ -59,7 +59,7 @@ def main(folder: str) -> None:
         if isinstance(request, GpuQuery):
             send(replies, _count_gpus())
         elif isinstance(request, RunRequest):
-            reply, ranks = run_test(request, folder)
+            reply, ranks = run_test(request, folder, replies)
             send(replies, reply)
             reap(ranks)
 
@@ -109,8 +109,12 @@ def _leave(folder: str) -> NoReturn:
     os._exit(0)
 
 
-def run_test(request: RunRequest, folder: str) -> tuple[RunReply, list[_Rank]]:
-    """Run one test; the ranks are left to reap (``reap``) once the reply is sent."""
+def run_test(request: RunRequest, folder: str, replies: int) -> tuple[RunReply, list[_Rank]]:
+    """Run one test; the ranks are left to reap (``reap``) once the reply is sent.
+
+    A rank keeps none of the server's pipes (``replies``, the earlier ranks' ``done``): whatever it leaves
+    running must not hold the pytest process's end of the server open.
+    """
     started = time.monotonic()
     for rank in range(request.nprocs):
         os.makedirs(rank_folder(request.folder, rank), exist_ok=True)
@@ -127,6 +131,8 @@ def run_test(request: RunRequest, folder: str) -> tuple[RunReply, list[_Rank]]:
             done, report = os.pipe()
             pid = os.fork()
             if pid == 0:
+                for fd in (replies, done, *(earlier.done for earlier in ranks)):
+                    os.close(fd)
                 run_rank(request, rank, group, listener.fileno(), port, server, report)
             os.close(report)
             os.set_blocking(done, False)
