@@ -62,3 +62,13 @@ _._bootstrap_store_info  # ...and where it says that store is, dropped with it
 _.account
 _.qos
 _.constraint
+# launcher.testing, the pytest plugin: hooks pytest calls by name, and pytest's own attributes set there.
+pytest_addhooks
+pytest_configure
+pytest_collection_finish
+pytest_collect_file
+pytest_unconfigure
+pytest_pyfunc_call
+_.hasmarkup  # pytest's TerminalWriter: no colour codes in a rank's report
+_.create_module  # importlib's Loader protocol (the rank's assertion rewriter)
+_._reprcompare  # pytest's hook for explanations of rewritten comparisons

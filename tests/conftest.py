@@ -41,7 +41,8 @@ def no_leftover_children() -> Iterator[None]:
     """In-process tests: every child this test started (DataLoader workers...) is gone afterwards.
 
     The multiprocessing helpers of the test process itself (resource tracker, forkserver) stay, and so do
-    the daemons of session fixtures (``SESSION_DAEMONS``) and their children.
+    the pytest plugin's rank server (not its ranks: they are the test's) and the daemons of session fixtures
+    (``SESSION_DAEMONS``) and their children.
     """
     yield
     gc.collect()  # drops loaders, whose iterators shut their workers down
@@ -49,7 +50,10 @@ def no_leftover_children() -> Iterator[None]:
     children = []
     for process in psutil.Process().children(recursive=True):
         try:
-            if any(helper in " ".join(process.cmdline()) for helper in helpers):
+            command = " ".join(process.cmdline())
+            if any(helper in command for helper in helpers):
+                continue
+            if "launcher.testing.server" in command and process.ppid() == os.getpid():
                 continue
             if process.pid in SESSION_DAEMONS or any(parent.pid in SESSION_DAEMONS for parent in process.parents()):
                 continue
