@@ -81,7 +81,9 @@ def test_a_node_joins_late_then_is_killed_and_the_job_ends_on_the_other_from_its
                  f"node {other.address} (ranks 2, 3) left the rendezvous; restarting the workers with the nodes "
                  "left: restart 1 of 1",
                  f"the job re-formed without node {other.address} (ranks 2, 3): 2 rank(s) on 1 node(s)"):
-        assert f"launcher: {line}\n" in err, f"{line!r} not in:\n{err[-3000:]}"
+        # A checkpointing job keeps a run folder: a restart line ends with where the new attempt's logs are.
+        found = re.search(rf"^launcher: {re.escape(line)}(, logs in \S+)?$", err, re.M)
+        assert found, f"{line!r} not in:\n{err[-3000:]}"
     starts = set(re.findall(r"attempt (\d) world (\d) starts at step (\d+)", out))
     assert starts == {("0", "2", "0"), ("0", "4", "3"), ("1", "2", "6")}, out  # each from the last checkpoint
     (final,) = re.findall(r"final (\[.*\])", out)

@@ -160,9 +160,12 @@ def test_a_stopped_run_leaves_nothing_behind(pytester: pytest.Pytester, run_env:
     started.mkdir()
     scratch = pytester.path / "tmp"  # the run's TMPDIR: the session's folder goes there
     scratch.mkdir()
+    # As from a terminal: a suite started in the background by a shell without job control (`cmd &` in a
+    # script, as CI may run it) ignores SIGINT, and so would the inner pytest, which inherits that.
     inner = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, "test_wait.py"], cwd=pytester.path,
                              env={**run_env, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: len(os.listdir(started)) == 2, inner)
         assert len(os.listdir(scratch)) == 1  # the session's folder
