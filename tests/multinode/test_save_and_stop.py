@@ -40,7 +40,7 @@ def test_a_save_and_stop_request_to_one_node_stops_every_node_after_the_checkpoi
                    f"checkpoint: {{dir: {tmp_path / 'checkpoints'}, every_steps: 1000}}\n")
     args = ["--nnodes", 2, "--nprocs", 1, "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{nodes[0].address}:{PORT}",
             job]
-    launched = [on_node(node, args) for node in nodes[:2]]
+    launched = [on_node(node, args, cwd=tmp_path) for node in nodes[:2]]  # the job's run folders go to its runs/
     _wait_for_line(launched[signalled], f"holding at step {HOLD}")
     launched[signalled].send_signal(signal.SIGUSR1)
     for code, err in run_together(launched):
