@@ -61,7 +61,7 @@ from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
 from launcher.supervise.rendezvous import guarded
 from launcher.supervise.save_stop import SaveAndStop
-from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack
+from launcher.supervise.stacks import console_lines, holding_up, main_thread_stack, wait_for_dumps
 
 RECENT_EXIT = 5.0  # seconds: a group whose leader exited this recently is still the worker's
 STACKS_LIMIT = 3.0  # seconds: the longest wait for every rank's stacks
@@ -383,14 +383,7 @@ class LauncherAgent(LocalElasticAgent):
         for i in files:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(processes[i].pid, usr1)
-        # faulthandler writes from its signal handler, at once: wait until every rank wrote and none still does.
-        seen, deadline = dict(before), time.monotonic() + STACKS_LIMIT
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            now = {i: _size(path) for i, path in files.items()}
-            if now == seen and all(now[i] > before[i] for i in files):
-                break
-            seen = now
+        wait_for_dumps(files, before, STACKS_LIMIT)
         return {i: _read_stacks(path, before[i]) for i, path in files.items()}
 
     def _stop_workers(self, worker_group: WorkerGroup) -> None:
@@ -444,13 +437,6 @@ def _stderr_on_console(output: OutputPlan, local_rank: int) -> bool:
     """Whether the rank's stderr is shown on the console (``--local-ranks-filter``, ``--redirects``)."""
     shown = output.console_ranks is None or local_rank in output.console_ranks
     return shown and (local_rank, "stderr") not in output.hidden
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return -1
 
 
 def _read_stacks(path: str, since: int) -> tuple[int | None, str]:

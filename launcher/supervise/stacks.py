@@ -14,10 +14,15 @@ Pure text work: no processes, no torch.
 
 from __future__ import annotations
 
+import os
 import re
 import sysconfig
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+K = TypeVar("K")
 
 # A thread's header in a dump: "Thread 0x00007f..." or "Current thread 0x00007f..." (3.13+ may add a name).
 _THREAD = re.compile(r"^(?:Current thread|Thread) 0x([0-9a-fA-F]+)\b")
@@ -97,3 +102,24 @@ def holding_up(idle_rank: int, stacks: Mapping[int, tuple[str, ...]], last_progr
 def console_lines(rank: int, dump: str) -> str:
     """A rank's dump as console lines, each with the rank's ``[rankN]:`` prefix."""
     return "".join(f"[rank{rank}]: {line}\n" for line in dump.splitlines())
+
+
+def wait_for_dumps(paths: Mapping[K, str], before: Mapping[K, int], limit: float, poll: float = 0.05) -> None:
+    """After SIGUSR1 to the ranks: wait, at most ``limit`` seconds, until every stacks file grew past its size in
+    ``before`` and none grew during the last ``poll`` (faulthandler writes a dump from its handler, in several
+    writes)."""
+    seen, deadline = dict(before), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(poll)
+        now = {key: file_size(path) for key, path in paths.items()}
+        if now == seen and all(now[key] > before[key] for key in paths):
+            return
+        seen = now
+
+
+def file_size(path: str) -> int:
+    """The file's size; -1 when it does not exist (yet)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from launcher.protocol import STACKS_FILE
+from launcher.supervise.stacks import file_size, wait_for_dumps
 from launcher.testing.messages import GpuQuery, RankExit, RunReply, RunRequest, receive, send
 from launcher.testing.rank import rank_folder, run_rank
 from launcher.testing.rewrite import rewritten_code
@@ -236,23 +237,12 @@ def _stop_group(ranks: list[_Rank]) -> None:
 
 def _dump_stacks(running: list[_Rank], folder: str) -> None:
     """Ask each running rank for its Python stacks (faulthandler, SIGUSR1) and wait until they are written."""
-    sizes = {}
+    paths = {rank.rank: os.path.join(rank_folder(folder, rank.rank), STACKS_FILE) for rank in running}
+    before = {number: file_size(path) for number, path in paths.items()}
     for rank in running:
-        path = os.path.join(rank_folder(folder, rank.rank), STACKS_FILE)
-        sizes[path] = _size(path)
         with contextlib.suppress(ProcessLookupError):
             os.kill(rank.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + STACKS_WAIT
-    while time.monotonic() < deadline and any(_size(path) <= size for path, size in sizes.items()):
-        time.sleep(POLL)
-    time.sleep(POLL * 4)  # faulthandler writes a dump in several writes: let the last ones land
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+    wait_for_dumps(paths, before, STACKS_WAIT)
 
 
 if __name__ == "__main__":
