@@ -55,7 +55,7 @@ from launcher.plan.model import HangPlan, OutputPlan, RendezvousPlan
 from launcher.protocol import PROGRESS_FILE, STACKS_FILE, main_thread_ident
 from launcher.result import LostNode, RankFailure, Restart
 from launcher.supervise.descendants import Strays
-from launcher.supervise.failures import process_failure, rank_failures
+from launcher.supervise.failures import ended_by_the_stop, process_failure, rank_failures
 from launcher.supervise.membership import Round, gone, joined, round_of
 from launcher.supervise.output import OutputRouter
 from launcher.supervise.reaper import KILL, signal_group
@@ -319,18 +319,22 @@ class LauncherAgent(LocalElasticAgent):
 
     # -- stopping -----------------------------------------------------------
 
-    def _stop_processes(self, processes: list[Any], first_signal: signal.Signals) -> None:
-        """SIGTERM (or the given signal) to every group, the grace period, then SIGKILL to every group."""
-        alive = [p for p in processes if p.exitcode is None]
-        for process in alive:
-            signal_group(process.pid, first_signal)
+    def _stop_processes(self, processes: list[Any], first_signal: signal.Signals) -> dict[int, set[int]]:
+        """SIGTERM (or the given signal) to every group, the grace period, then SIGKILL to every group.
+        Returns the signals sent to each local rank that was running."""
+        alive = [i for i, p in enumerate(processes) if p.exitcode is None]
+        sent = {i: {int(first_signal)} for i in alive}
+        for i in alive:
+            signal_group(processes[i].pid, first_signal)
         deadline = time.monotonic() + self._grace_period
         try:
             while alive and (left := deadline - time.monotonic()) > 0:
-                multiprocessing.connection.wait([p.sentinel for p in alive], timeout=left)
-                alive = [p for p in alive if p.exitcode is None]
+                multiprocessing.connection.wait([processes[i].sentinel for i in alive], timeout=left)
+                alive = [i for i in alive if processes[i].exitcode is None]
         except SignalException:
             pass  # asked again (a second Ctrl-C): no more grace
+        for i in alive:  # the grace ran out: SIGKILL below
+            sent[i].add(int(KILL))
         self._note_exits(processes)
         now = time.time()
         for local_rank, process in enumerate(processes):  # leftovers of each group: DataLoader workers...
@@ -340,15 +344,18 @@ class LauncherAgent(LocalElasticAgent):
                 signal_group(process.pid, KILL)
         for process in processes:
             process.join(timeout=5)
+        return sent
 
     def _fail_fast(self, worker_group: WorkerGroup, processes: list[Any]) -> RunResult:
         """One rank failed: stop the others now, and report every rank that did not succeed."""
         assert self._pcontext is not None
-        still_running = {i for i, p in enumerate(processes) if p.exitcode is None}
         self.stop_times.setdefault(self.attempt(), time.time())  # a rank that raised before this failed on its own
-        self._stop_processes(processes, signal.SIGTERM)
+        sent = self._stop_processes(processes, signal.SIGTERM)
         self._note_exits(processes)
-        self.stopped_ranks |= {(self.attempt(), i) for i in still_running}
+        # Not a rank that died of a signal the launcher did not send: it ended on its own, only not yet reaped
+        # when the stop began (a SIGKILLed process is torn down while its peers already see it gone).
+        self.stopped_ranks |= {(self.attempt(), i) for i, signals in sent.items()
+                               if ended_by_the_stop(processes[i].exitcode, signals)}
         failures = {
             worker_group.workers[i].global_rank: process_failure(i, p.pid, p.exitcode, self._pcontext.error_files[i])
             for i, p in enumerate(processes)

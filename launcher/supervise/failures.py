@@ -10,7 +10,7 @@ its own. Imports torch only for types.
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from launcher.hostinfo import hostname
@@ -77,6 +77,13 @@ def _to_rank_failure(rank: int, failure: ProcessFailure, raised: RaisedError, se
         traceback=raised.traceback,
         last_lines=last_lines,
     )
+
+
+def ended_by_the_stop(exitcode: int | None, signals_sent: Collection[int]) -> bool:
+    """Whether a rank that was running when the launcher began to stop it ended of the stop: of a signal the
+    launcher sent it, or with an exit code (a signal handler's, not to be told from its own). A rank that died
+    of another signal (SIGKILL before the grace ran out, SIGSEGV) ended on its own and was only not reaped yet."""
+    return exitcode is None or exitcode >= 0 or -exitcode in signals_sent
 
 
 def process_failure(local_rank: int, pid: int, exitcode: int, error_file: str) -> ProcessFailure:

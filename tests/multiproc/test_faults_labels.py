@@ -5,6 +5,8 @@
   stuck here, rank 1 in the matrix), and keeps every rank's stacks in the log folder;
 - workers start with a fresh Python's signal dispositions, whatever the launcher inherited (``nohup``,
   ``cmd &``) or the agent set (``--start-method fork``): a SIGINT raises KeyboardInterrupt in them;
+- a rank that dies of a signal the launcher did not send while the launcher stops the job is not "stopped by
+  the launcher";
 - ``-- train.py args``: a ``--`` before the script, as torchrun accepts it.
 Each runs with the default start method and with spawn forced (fork too where it matters).
 """
@@ -53,6 +55,17 @@ def test_ranks_raising_at_the_same_moment_each_failed_on_their_own(start_flags, 
         for rank in (0, 1):
             assert f"rank {rank} (local {rank} on " in summary, (run, summary)
             assert f"exit code 1: RuntimeError: rank {rank} broke down" in summary, (run, summary)
+
+
+def test_a_rank_dead_of_a_signal_the_launcher_did_not_send_is_not_called_stopped(start_flags, tmp_path, launcher):
+    """Rank 0 still runs when the launcher begins to stop the job (rank 1 raised), and dies of a SIGKILL the
+    launcher did not send (as a rank that SIGKILLed itself but was not reaped yet): its own end, not the stop's."""
+    ran = launcher([*start_flags, "--nprocs", 2, "labels.py", "dies_when_stopped", tmp_path])
+    assert ran.returncode == 1, ran.stderr
+    summary = _summary(ran.stderr)
+    assert re.match(r"launcher: job failed at [\d:.]+: rank 1 \(local 1 .*RuntimeError: rank 1 broke down", summary)
+    (then,) = [line for line in summary.splitlines() if line.startswith("launcher: then: ")]
+    assert re.fullmatch(r"launcher: then: rank 0 \(local 0 on .*\) killed by SIGKILL", then), summary
 
 
 def test_the_hang_watchdog_names_the_rank_the_others_wait_for(start_flags, tmp_path, launcher):

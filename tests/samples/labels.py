@@ -4,9 +4,12 @@
   before every rank's error file is written: each failed on its own, none was stopped by the launcher.
 - ``exit_message``: rank 1 calls ``sys.exit(message)``; the others wait in a barrier.
 - ``stuck N``: rank N spins in its own loop; the others wait for it in a barrier.
+- ``dies_when_stopped``: rank 1 raises; rank 0 answers the launcher's SIGTERM with a SIGKILL of its own, as a
+  rank killed from elsewhere that the launcher finds still running when it begins to stop the job.
 """
 import atexit
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -36,6 +39,14 @@ if mode == "both_raise":
     atexit.register(wait_for_every_error_file)
     dist.barrier()
     raise RuntimeError(f"rank {rank} broke down")
+if mode == "dies_when_stopped":
+    if rank == 0:
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+    dist.barrier()  # rank 0's handler is in place
+    if rank == 1:
+        raise RuntimeError("rank 1 broke down")
+    while True:  # Python code keeps running: the handler runs as soon as the signal comes
+        time.sleep(0.05)
 if mode == "exit_message" and rank == 1:
     sys.exit("rank 1 found no data in /nowhere")
 if mode == "stuck" and rank == int(sys.argv[3]):

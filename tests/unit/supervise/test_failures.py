@@ -9,7 +9,7 @@ import pytest
 
 from launcher.protocol import RaisedError, write_error_file
 from launcher.result import RunResult
-from launcher.supervise.failures import process_failure, rank_failures
+from launcher.supervise.failures import ended_by_the_stop, process_failure, rank_failures
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -125,3 +125,17 @@ def test_an_error_out_of_a_collective_is_told_from_the_ranks_own(tmp_path: Path)
     failures = rank_failures(errors, stopped=dict.fromkeys(errors, False), exit_times={}, last_lines={},
                              stop_began=None)
     assert {f.rank: f.peer_gone for f in failures} == {0: True, 1: False, 2: False}
+
+
+@pytest.mark.parametrize(("exitcode", "sent", "ended_by_the_stop_"), [
+    (-signal.SIGTERM, {signal.SIGTERM}, True),  # the launcher's SIGTERM
+    (-signal.SIGKILL, {signal.SIGTERM, signal.SIGKILL}, True),  # the grace ran out: the launcher's SIGKILL
+    (-signal.SIGKILL, {signal.SIGTERM}, False),  # killed from elsewhere (itself), reaped only after the stop began
+    (-signal.SIGSEGV, {signal.SIGTERM}, False),  # crashed on its own
+    (1, {signal.SIGTERM}, True),  # an exit code, as a SIGTERM handler's: not to be told apart, the stop's
+    (None, {signal.SIGTERM, signal.SIGKILL}, True),
+])
+def test_a_rank_ended_by_the_stop_died_of_a_signal_the_launcher_sent(
+    exitcode: int | None, sent: set[int], ended_by_the_stop_: bool
+) -> None:
+    assert ended_by_the_stop(exitcode, {int(s) for s in sent}) is ended_by_the_stop_
