@@ -249,6 +249,25 @@ class Context:
                 f"backend={self.backend!r}, device={self.device})")
 
 
+INIT_BARRIER_VARIABLE = "TORCH_DIST_INIT_BARRIER"
+
+
+@contextlib.contextmanager
+def _barrier_after_init() -> Iterator[None]:
+    """torch's store barrier at the end of ``init_process_group`` (unless the user set the variable): no rank
+    returns before every rank has formed the group. Without it a gloo rank that connected first may go on,
+    and end (a short function, a test's body) and close its sockets while a peer still accepts its
+    connection: the peer fails with 'connectFullMesh failed ... Connection closed by peer'."""
+    if INIT_BARRIER_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[INIT_BARRIER_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(INIT_BARRIER_VARIABLE, None)
+
+
 def _auto_backend(world: WorldView) -> str:
     if torch.cuda.is_available() and world.local_world_size <= torch.cuda.device_count():
         return "nccl"
@@ -276,7 +295,8 @@ def init(backend: str | None = None) -> Context:
             device = torch.device("cpu")
         if owns_group:
             if world.launched:
-                dist.init_process_group(chosen, init_method="env://")
+                with _barrier_after_init():
+                    dist.init_process_group(chosen, init_method="env://")
             else:  # plain python: a world of one with an in-process store, no port at all
                 dist.init_process_group(chosen, store=dist.HashStore(), rank=0, world_size=1)  # type: ignore[attr-defined]
         if config.seed is not None:
