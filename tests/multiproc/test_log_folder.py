@@ -51,7 +51,10 @@ def _fifos(folder: Path) -> list[Path]:
 def test_no_fifo_is_left_after_a_restart_and_the_folder_copies(tmp_path, launcher):
     """The FIFOs that carry each rank's output: a FIFO left behind blocks ``cat`` and ``shutil.copytree``."""
     logs = tmp_path / "logs"
-    ran = launcher(["--nprocs", 2, "--max-restarts", 1, "--log-dir", logs, "restart_once.py"], timeout=120)
+    # No interval ends before the ranks do, so the listing is the same however long an attempt takes: with
+    # the default 1 s, a rank alive past its first interval adds the launcher's comparison (world.jsonl).
+    ran = launcher(["--nprocs", 2, "--max-restarts", 1, "--log-dir", logs, "--monitor-every", 3600, "restart_once.py"],
+                   timeout=120)
     assert ran.returncode == 0, ran.stderr
     (run,) = logs.iterdir()
     assert sorted(path.name for path in run.iterdir()) == ["attempt_0", "attempt_1", "events.jsonl", "metrics",
